@@ -1,0 +1,132 @@
+"""Cell-level cleaning: turn raw values into typed ones and say why a value could not be used.
+
+Each function takes a Series of raw cells (strings, numbers or missing) and returns the cleaned
+Series plus a Series of error messages (None where the value is fine). Vectorised, so the same
+code serves a 10M-row ETL batch and a single API record.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from features.schema import EARLIEST_JOINING_DATE
+
+MAX_ID_LENGTH = 64
+_SHOWN_CHARS = 40
+_LATEST_JOINING_YEAR = 2100
+
+
+def normalize_text(raw: pd.Series) -> pd.Series:
+    """Strip whitespace and turn empty strings into missing values (object dtype)."""
+    text = raw.astype(object).where(raw.notna(), None)
+    text = text.map(lambda v: v.strip() if isinstance(v, str) else v)
+    return text.mask(text.map(lambda v: isinstance(v, str) and v == ""), None)
+
+
+def _shown(values: pd.Series) -> pd.Series:
+    """Offending values quoted and truncated, so a reason never carries a huge string."""
+    return "'" + values.astype(str).str.slice(0, _SHOWN_CHARS) + "'"
+
+
+def _messages(condition: pd.Series, message: pd.Series | str, index: pd.Index) -> pd.Series:
+    out = pd.Series(None, index=index, dtype=object)
+    if condition.any():
+        if isinstance(message, str):
+            out[condition] = message
+        else:
+            out[condition] = message[condition]
+    return out
+
+
+def _first(*candidates: pd.Series) -> pd.Series:
+    """Combine message Series: the first non-missing message per row wins."""
+    result = candidates[0]
+    for other in candidates[1:]:
+        result = result.where(result.notna(), other)
+    return result
+
+
+def to_number(
+    raw: pd.Series, minimum: float | None, maximum: float | None, required: bool
+) -> tuple[pd.Series, pd.Series]:
+    """Parse numbers, checking the range; booleans are not numbers."""
+    text = normalize_text(raw)
+    is_bool = text.map(lambda v: isinstance(v, (bool, np.bool_)))
+    values = pd.to_numeric(text.where(~is_bool, None), errors="coerce").astype("float64")
+    present = text.notna()
+    bad = (present & values.isna()) | is_bool | np.isinf(values)
+    values = values.where(~bad & ~np.isinf(values))
+    low = values < minimum if minimum is not None else pd.Series(False, index=raw.index)
+    high = values > maximum if maximum is not None else pd.Series(False, index=raw.index)
+    errors = _first(
+        _messages(bad, _shown(text) + " is not a number", raw.index),
+        _messages(
+            low | high,
+            _shown(values) + f" is outside [{_fmt(minimum)}, {_fmt(maximum)}]",
+            raw.index,
+        ),
+        _messages(~present & required, "missing", raw.index) if required else _none(raw.index),
+    )
+    return values.where(errors.isna()), errors
+
+
+def to_category(
+    raw: pd.Series, categories: tuple[str, ...], required: bool
+) -> tuple[pd.Series, pd.Series]:
+    """Match categories case-insensitively and return them in their canonical spelling."""
+    text = normalize_text(raw)
+    lookup = {c.lower(): c for c in categories}
+    values = text.map(lambda v: lookup.get(v.lower()) if isinstance(v, str) else None)
+    present = text.notna()
+    unknown = present & values.isna()
+    errors = _first(
+        _messages(unknown, _shown(text) + f" is not one of {', '.join(categories)}", raw.index),
+        _messages(~present, "missing", raw.index) if required else _none(raw.index),
+    )
+    return values.astype(object).where(errors.isna(), None), errors
+
+
+def to_iso_date(raw: pd.Series, required: bool) -> tuple[pd.Series, pd.Series]:
+    """Parse ISO dates (YYYY-MM-DD, a time part is tolerated) into 'YYYY-MM-DD' strings."""
+    text = normalize_text(raw).map(lambda v: v if v is None else str(v))
+    parsed = pd.to_datetime(text, errors="coerce", format="ISO8601")
+    present = text.notna()
+    bad = present & parsed.isna()
+    years = parsed.dt.year
+    out_of_range = (parsed.dt.date < EARLIEST_JOINING_DATE) | (years > _LATEST_JOINING_YEAR)
+    out_of_range = out_of_range & parsed.notna()
+    errors = _first(
+        _messages(bad, _shown(text) + " is not an ISO date (YYYY-MM-DD)", raw.index),
+        _messages(
+            out_of_range,
+            _shown(text) + f" is outside {EARLIEST_JOINING_DATE.isoformat()}.."
+            f"{_LATEST_JOINING_YEAR}-12-31",
+            raw.index,
+        ),
+        _messages(~present, "missing", raw.index) if required else _none(raw.index),
+    )
+    iso = parsed.dt.strftime("%Y-%m-%d").astype(object)
+    return iso.where(errors.isna() & parsed.notna(), None), errors
+
+
+def to_identifier(raw: pd.Series, required: bool) -> tuple[pd.Series, pd.Series]:
+    """Identifiers are non-empty strings of bounded length."""
+    text = normalize_text(raw).map(lambda v: v if v is None else str(v))
+    present = text.notna()
+    too_long = present & (text.str.len() > MAX_ID_LENGTH)
+    errors = _first(
+        _messages(too_long, f"longer than {MAX_ID_LENGTH} characters", raw.index),
+        _messages(~present, "missing", raw.index) if required else _none(raw.index),
+    )
+    return text.where(errors.isna(), None), errors
+
+
+def _none(index: pd.Index) -> pd.Series:
+    return pd.Series(None, index=index, dtype=object)
+
+
+def _fmt(bound: float | None) -> str:
+    if bound is None:
+        return "-inf"
+    return f"{bound:g}"

@@ -1,0 +1,84 @@
+"""Row validation against the raw schema, with a reason per failed rule."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from features import cleaning
+from features.schema import BURN_RATE, FEATURE_COLUMNS, RAW_COLUMNS, Column
+
+MISSING_TARGET = "missing (rows without a target cannot be used for training)"
+
+
+@dataclass(frozen=True)
+class Validated:
+    """Typed values for every row plus, per column, why a value was refused (None if fine)."""
+
+    clean: pd.DataFrame
+    errors: pd.DataFrame
+
+    @property
+    def valid(self) -> pd.Series:
+        """True for rows where no rule failed."""
+        return self.errors.isna().all(axis=1)
+
+    def reasons(self, label: str = "raw") -> pd.Series:
+        """One string per row, 'Column: message; Other: message', empty when the row is valid.
+
+        label='raw' names columns as in the CSV header, 'name' as on the wire (snake_case).
+        """
+        parts = []
+        for name in self.errors.columns:
+            col = self.errors[name]
+            title = _column(name).raw if label == "raw" else name
+            parts.append(col.map(lambda m, t=title: f"{t}: {m}" if isinstance(m, str) else None))
+        if not parts:
+            return pd.Series("", index=self.errors.index, dtype=object)
+        joined = pd.concat(parts, axis=1).apply(
+            lambda row: "; ".join(m for m in row if isinstance(m, str)), axis=1
+        )
+        return joined.astype(object) if len(joined) else pd.Series([], dtype=object)
+
+
+def _column(name: str) -> Column:
+    return next(c for c in RAW_COLUMNS if c.name == name)
+
+
+def clean_column(column: Column, raw: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Apply the cleaning rule that fits the column's kind."""
+    if column.kind == "number":
+        return cleaning.to_number(raw, column.minimum, column.maximum, column.required)
+    if column.kind == "category":
+        return cleaning.to_category(raw, column.categories, column.required)
+    if column.kind == "date":
+        return cleaning.to_iso_date(raw, column.required)
+    return cleaning.to_identifier(raw, column.required)
+
+
+def validate(frame: pd.DataFrame, require_target: bool = False) -> Validated:
+    """Validate a frame whose columns carry canonical (snake_case) names.
+
+    Missing feature columns count as missing values; columns outside the schema are ignored.
+    With require_target, a missing Burn Rate is a failed rule (training data); otherwise the
+    target is optional and absent columns are fine (scoring data).
+    """
+    columns = RAW_COLUMNS if (require_target or BURN_RATE.name in frame.columns) else FEATURE_COLUMNS
+    clean: dict[str, pd.Series] = {}
+    errors: dict[str, pd.Series] = {}
+    for column in columns:
+        raw = frame[column.name] if column.name in frame.columns else _missing(frame.index)
+        values, messages = clean_column(column, raw)
+        if column is BURN_RATE and require_target:
+            messages = messages.where(~(values.isna() & messages.isna()), MISSING_TARGET)
+        clean[column.name] = values
+        errors[column.name] = messages
+    return Validated(
+        clean=pd.DataFrame(clean, index=frame.index),
+        errors=pd.DataFrame(errors, index=frame.index, dtype=object),
+    )
+
+
+def _missing(index: pd.Index) -> pd.Series:
+    return pd.Series(None, index=index, dtype=object)

@@ -1,0 +1,133 @@
+"""Start, find and stop the background processes we own, by PID file and process group.
+
+A PID file records the PID and a marker that must appear in the process's command line, so a
+recycled PID belonging to somebody else is never signalled.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Owned:
+    """A process we started: where its PID file and log live."""
+
+    name: str
+    pid_file: Path
+    log_file: Path
+
+    def pid(self) -> int | None:
+        """The PID if the recorded process is still alive and still ours."""
+        try:
+            record = json.loads(self.pid_file.read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+        pid, marker = int(record["pid"]), str(record["marker"])
+        try:
+            process = psutil.Process(pid)
+            if process.status() == psutil.STATUS_ZOMBIE:
+                return None
+            if marker not in " ".join(process.cmdline()):
+                return None
+        except psutil.Error:
+            return None
+        return pid
+
+    def start(self, argv: list[str], env: dict[str, str], marker: str, cwd: Path) -> int:
+        """Start argv in its own session (so its whole group can be stopped), log to a file."""
+        self.pid_file.parent.mkdir(parents=True, exist_ok=True)
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_file.open("ab") as log_handle:
+            process = subprocess.Popen(
+                argv,
+                stdout=log_handle,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                cwd=cwd,
+                start_new_session=True,
+            )
+        self.pid_file.write_text(json.dumps({"pid": process.pid, "marker": marker}))
+        return process.pid
+
+    def stop(
+        self,
+        timeout: float = 20.0,
+        also_matching: str | None = None,
+        sig: signal.Signals = signal.SIGTERM,
+    ) -> bool:
+        """Signal (SIGTERM by default) the process group, then SIGKILL what is left; True if something was stopped.
+
+        `also_matching` names a string (for example Ray's temp dir) whose presence in a command
+        line marks a stray child that left the group; those are stopped too.
+        """
+        pid = self.pid()
+        victims: list[psutil.Process] = []
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, sig)
+            with contextlib.suppress(psutil.Error):
+                victims.append(psutil.Process(pid))
+        if also_matching:
+            victims.extend(_matching(also_matching))
+            for process in victims:
+                with contextlib.suppress(psutil.Error):
+                    process.terminate()
+        _, alive = psutil.wait_procs(victims, timeout=timeout)
+        for process in alive:
+            with contextlib.suppress(psutil.Error):
+                process.kill()
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
+        psutil.wait_procs(alive, timeout=5)
+        self.pid_file.unlink(missing_ok=True)
+        return pid is not None or bool(victims)
+
+    def tail(self, lines: int = 20) -> str:
+        """The end of the log, for error messages."""
+        try:
+            text = self.log_file.read_text(errors="replace").splitlines()
+        except FileNotFoundError:
+            return ""
+        return "\n".join(text[-lines:])
+
+
+def _matching(needle: str) -> list[psutil.Process]:
+    found = []
+    for process in psutil.process_iter(["pid", "cmdline"]):
+        cmdline = " ".join(process.info.get("cmdline") or [])
+        if needle in cmdline and process.pid != os.getpid():
+            found.append(process)
+    return found
+
+
+def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    """True when something accepts TCP connections on host:port."""
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=timeout):
+        return True
+    return False
+
+
+def wait_until(check: object, timeout: float, interval: float = 0.3) -> bool:
+    """Poll a zero-argument callable until it returns truthy or the timeout passes."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():  # type: ignore[operator]
+            return True
+        time.sleep(interval)
+    return bool(check())  # type: ignore[operator]

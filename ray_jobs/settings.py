@@ -1,0 +1,131 @@
+"""Settings: one pydantic-settings class, read from the environment (prefix BURNOUT_) and `.env`."""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ray_jobs.errors import ConfigError
+
+ENV_PREFIX = "BURNOUT_"
+
+
+class Settings(BaseSettings):
+    """Every address, port, bucket and credential the project uses.
+
+    Endpoints left empty are derived from `host` and the ports, which is what the embedded local
+    stack serves; point them elsewhere (MinIO, a remote MLflow, a Ray cluster) to use other services.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    host: str = "127.0.0.1"
+    run_dir: Path = Path(".run")
+
+    s3_access_key: SecretStr = Field(min_length=3)
+    s3_secret_key: SecretStr = Field(min_length=8)
+    s3_region: str = "us-east-1"
+    s3_port: int = Field(9000, ge=1, le=65535)
+    s3_internal_base_port: int = Field(9330, ge=1, le=55530)
+    s3_endpoint_url: str = ""
+    bucket_data: str = "data"
+    bucket_processed: str = "processed"
+    bucket_mlflow: str = "mlflow"
+
+    mlflow_port: int = Field(5001, ge=1, le=65535)
+    mlflow_tracking_uri: str = ""
+
+    ray_gcs_port: int = Field(6380, ge=1, le=65535)
+    ray_dashboard_port: int = Field(8265, ge=1, le=65535)
+    ray_internal_base_port: int = Field(21000, ge=1024, le=60000)
+    ray_address: str = ""
+    ray_num_cpus: int = Field(2, ge=1)
+    ray_object_store_mb: int = Field(1024, ge=128)
+    ray_auth_mode: Literal["token", "disabled"] = "token"
+    ray_auth_token: SecretStr | None = None
+
+    serve_http_port: int = Field(8800, ge=1, le=65535)
+    serve_grpc_port: int = Field(50051, ge=1, le=65535)
+    airflow_port: int = Field(8080, ge=1, le=65535)
+
+    @model_validator(mode="after")
+    def _derive_endpoints(self) -> Settings:
+        if not self.s3_endpoint_url:
+            self.s3_endpoint_url = f"http://{self.host}:{self.s3_port}"
+        if not self.mlflow_tracking_uri:
+            self.mlflow_tracking_uri = f"http://{self.host}:{self.mlflow_port}"
+        if not self.ray_address:
+            self.ray_address = f"http://{self.host}:{self.ray_dashboard_port}"
+        if self.ray_auth_mode == "token" and not (
+            self.ray_auth_token and len(self.ray_auth_token.get_secret_value()) >= 16
+        ):
+            raise ValueError(
+                "ray_auth_token must be set (>= 16 characters) when ray_auth_mode is 'token'"
+            )
+        self.run_dir = self.run_dir.expanduser().resolve()
+        return self
+
+    def ray_auth_headers(self) -> dict[str, str]:
+        """HTTP headers for the Ray dashboard / Jobs API."""
+        if self.ray_auth_mode == "token" and self.ray_auth_token:
+            return {"Authorization": f"Bearer {self.ray_auth_token.get_secret_value()}"}
+        return {}
+
+    def ray_env(self) -> dict[str, str]:
+        """Environment that Ray processes and clients need to agree on auth."""
+        env = {"RAY_AUTH_MODE": self.ray_auth_mode, "RAY_USAGE_STATS_ENABLED": "0"}
+        if self.ray_auth_mode == "token" and self.ray_auth_token:
+            env["RAY_AUTH_TOKEN"] = self.ray_auth_token.get_secret_value()
+        return env
+
+    def as_env(self) -> dict[str, str]:
+        """These settings as BURNOUT_* variables, for child processes (Ray jobs inherit them)."""
+        env: dict[str, str] = {}
+        for name, value in self:
+            if value is None:
+                continue
+            raw = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+            env[f"{ENV_PREFIX}{name.upper()}"] = raw
+        return env
+
+
+def _describe(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors():
+        field = ".".join(str(p) for p in item["loc"]) or "settings"
+        variable = f"{ENV_PREFIX}{field.upper()}" if item["loc"] else "settings"
+        parts.append(f"{variable}: {item['msg']}")
+    return "invalid settings: " + "; ".join(parts) + " (see .env.example)"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read and validate settings, turning validation errors into one ConfigError line."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        raise ConfigError(_describe(error)) from None
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """Settings for this process, read once."""
+    return load_settings()
+
+
+def child_env(settings: Settings, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The current environment plus the settings, for subprocesses we start."""
+    env = dict(os.environ)
+    env.update(settings.as_env())
+    env.update(settings.ray_env())
+    env.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    env.setdefault("DO_NOT_TRACK", "1")
+    if extra:
+        env.update(extra)
+    return env

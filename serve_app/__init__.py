@@ -1,0 +1,1 @@
+"""The Ray Serve application (REST, GraphQL and gRPC over one prediction service)."""
