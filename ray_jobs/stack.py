@@ -279,7 +279,13 @@ class Stack:
         if name == "ray":
             # Jobs inherit the head's environment: this is how they learn endpoints and keys
             # without them appearing in job submissions.
-            extra = {"PYTHONPATH": _pythonpath(), "RAY_DATA_USE_DATASOURCE_V2": "0"}
+            # `python` in a job entrypoint must be this environment's interpreter.
+            path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+            extra = {
+                "PATH": path,
+                "PYTHONPATH": _pythonpath(),
+                "RAY_DATA_USE_DATASOURCE_V2": "0",
+            }
         return child_env(st, extra)
 
 

@@ -1,0 +1,276 @@
+"""ETL job: raw CSVs in S3 -> validated, split Parquet under s3://processed/<dataset_version>/.
+
+    python -m ray_jobs.etl [--input s3://data/raw/] [--force]
+
+The manifest is written last: a dataset version without `_manifest.json` is not complete, and
+training never reads it.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import io
+import json
+import logging
+import time
+from typing import Any
+
+import typer
+
+from features.schema import SCHEMA_VERSION, check_header
+from features.splitting import DEFAULT_FRACTIONS, SPLITS
+from ray_jobs import cli, s3, tracking
+from ray_jobs.cluster import connect
+from ray_jobs.errors import BurnoutError, DataError, NotFound, ServiceUnavailable
+from ray_jobs.etl_batch import CLEAN_SCHEMA, REJECTS, FileLayout, process_batch
+from ray_jobs.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+ETL_VERSION = "1"
+MANIFEST = "_manifest.json"
+EXPERIMENT = "etl"
+RAW_PREFIX = "raw/"
+
+
+def default_input(settings: Settings) -> str:
+    """Where raw data lands unless told otherwise."""
+    return f"s3://{settings.bucket_data}/{RAW_PREFIX}"
+
+
+def run_etl(
+    settings: Settings, input_uri: str, force: bool = False, batch_rows: int = 100_000
+) -> dict[str, Any]:
+    """Run the ETL and return the manifest of the published (or already complete) version."""
+    started = time.monotonic()
+    client = _step1_check_services(settings)
+    source = s3.S3Uri.parse(input_uri)
+    objects = _step2_list_inputs(client, source)
+    layouts = _step3_read_headers(client, source, objects)
+    version = _step4_dataset_version(objects)
+    target = s3.S3Uri(settings.bucket_processed, version)
+    existing = s3.read_json(client, target.child(MANIFEST))
+    if existing and not force:
+        log.info("dataset version %s is already complete (use --force to rebuild)", version)
+        return existing
+    s3.delete_prefix(client, target)
+    try:
+        stats = _step5_transform(settings, layouts, target, batch_rows)
+        manifest = _manifest(version, source, objects, target, stats, started)
+        manifest["mlflow_run_id"] = _step6_log_to_mlflow(settings, manifest)
+        s3.write_json(client, target.child(MANIFEST), manifest)
+    except BaseException as error:
+        _cleanup(settings, target)
+        raise _explain(settings, error) from None
+    log.info(
+        "published %s: %d rows in, %d out (%s), %d rejected, in %.1f s",
+        version,
+        stats["rows_in"],
+        stats["rows_out"],
+        ", ".join(f"{s} {manifest['splits'][s]['rows']}" for s in SPLITS),
+        stats["rows_rejected"],
+        manifest["seconds"],
+    )
+    return manifest
+
+
+def _step1_check_services(settings: Settings) -> Any:
+    client = s3.client(settings)
+    s3.check_reachable(settings, client)
+    s3.require_bucket(client, settings.bucket_data)
+    s3.require_bucket(client, settings.bucket_processed)
+    tracking.use_tracking_server(settings)
+    return client
+
+
+def _step2_list_inputs(client: Any, source: s3.S3Uri) -> list[dict[str, Any]]:
+    s3.require_bucket(client, source.bucket)
+    objects = [
+        {"key": o["Key"], "size": int(o["Size"]), "etag": str(o["ETag"]).strip('"')}
+        for o in s3.iter_objects(client, source)
+        if o["Key"].lower().endswith(".csv") and int(o["Size"]) > 0
+    ]
+    if not objects:
+        raise NotFound(
+            f"no CSV files under {source}: upload some with `python -m ray_jobs.ingest synthetic` "
+            "or `python -m ray_jobs.ingest upload FILE`"
+        )
+    return sorted(objects, key=lambda o: o["key"])
+
+
+def _step3_read_headers(
+    client: Any, source: s3.S3Uri, objects: list[dict[str, Any]]
+) -> dict[str, FileLayout]:
+    layouts: dict[str, FileLayout] = {}
+    for obj in objects:
+        uri = s3.S3Uri(source.bucket, obj["key"])
+        first_line = s3.read_head(client, uri).decode("utf-8", errors="replace").splitlines()[0]
+        header = next(csv.reader(io.StringIO(first_line)))
+        check = check_header(header, require_target=True)
+        if check.missing:
+            raise DataError(
+                f"{uri} lacks the column(s) {', '.join(check.missing)}; expected the HackerEarth "
+                "header (Employee ID, Date of Joining, ..., Burn Rate)"
+            )
+        if check.extra:
+            log.warning("%s: ignoring extra column(s) %s", uri, ", ".join(check.extra))
+        layouts[uri.path] = FileLayout(first_line.strip(), check.positions, len(header))
+    return layouts
+
+
+def _step4_dataset_version(objects: list[dict[str, Any]]) -> str:
+    """Same input objects + same ETL rules -> same version."""
+    fingerprint = json.dumps(
+        {
+            "schema": SCHEMA_VERSION,
+            "etl": ETL_VERSION,
+            "fractions": DEFAULT_FRACTIONS,
+            "objects": [[o["key"], o["size"], o["etag"]] for o in objects],
+        },
+        sort_keys=True,
+    )
+    return "ds-" + hashlib.sha256(fingerprint.encode()).hexdigest()[:12]
+
+
+def _step5_transform(
+    settings: Settings, layouts: dict[str, FileLayout], target: s3.S3Uri, batch_rows: int
+) -> dict[str, Any]:
+    connect(settings)  # before importing ray.data: Ray reads its auth settings at import
+    import ray.data
+
+    from ray_jobs import dataset_stats
+
+    filesystem = s3.arrow_fs(settings)
+    dataset = ray.data.read_text(
+        list(layouts), filesystem=filesystem, include_paths=True, drop_empty_lines=True
+    )
+    partials = dataset.map_batches(
+        process_batch,
+        batch_format="pandas",
+        batch_size=batch_rows,
+        fn_kwargs={
+            "layouts": layouts,
+            "output_path": target.path,
+            "filesystem": filesystem,
+            "fractions": DEFAULT_FRACTIONS,
+        },
+    ).take_all()
+    return dataset_stats.merge([json.loads(row["stats"]) for row in partials])
+
+
+def _manifest(
+    version: str,
+    source: s3.S3Uri,
+    objects: list[dict[str, Any]],
+    target: s3.S3Uri,
+    stats: dict[str, Any],
+    started: float,
+) -> dict[str, Any]:
+    if stats["rows_in"] != stats["rows_out"] + stats["rows_rejected"]:
+        raise BurnoutError(
+            f"row accounting failed: {stats['rows_in']} in != {stats['rows_out']} out + "
+            f"{stats['rows_rejected']} rejected; nothing was published"
+        )
+    splits = {
+        s: {"uri": f"{target.child(s)}/", "rows": stats["splits"].get(s, {}).get("rows", 0)}
+        for s in SPLITS
+    }
+    return {
+        "dataset_version": version,
+        "complete": True,
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "seconds": round(time.monotonic() - started, 2),
+        "schema_version": SCHEMA_VERSION,
+        "etl_version": ETL_VERSION,
+        "input": {"uri": str(source), "objects": objects},
+        "schema": [{"name": f.name, "type": str(f.type)} for f in CLEAN_SCHEMA],
+        "split_rule": {"hash": "blake2b(employee_id)", "fractions": dict(zip(SPLITS, DEFAULT_FRACTIONS, strict=True))},
+        "splits": splits,
+        "rejects": {"uri": f"{target.child(REJECTS)}/", "rows": stats["rows_rejected"]},
+        "rows": {"in": stats["rows_in"], "out": stats["rows_out"], "rejected": stats["rows_rejected"]},
+        "rejected_by_reason": stats["rejected_by_reason"],
+        "statistics": {"splits": stats["splits"], "all": stats["all"]},
+    }
+
+
+def _step6_log_to_mlflow(settings: Settings, manifest: dict[str, Any]) -> str:
+    import mlflow
+
+    mlflow.set_experiment(EXPERIMENT)
+    version = manifest["dataset_version"]
+    with mlflow.start_run(run_name=f"etl-{version}") as run:
+        mlflow.set_tags({"dataset_version": version, "input_uri": manifest["input"]["uri"]})
+        mlflow.log_params(
+            {
+                "input_files": len(manifest["input"]["objects"]),
+                "schema_version": manifest["schema_version"],
+                "etl_version": manifest["etl_version"],
+                "split_fractions": json.dumps(manifest["split_rule"]["fractions"]),
+            }
+        )
+        mlflow.log_metrics(_flat_metrics(manifest))
+        mlflow.log_dict(manifest, "manifest.json")
+    return str(run.info.run_id)
+
+
+def _flat_metrics(manifest: dict[str, Any]) -> dict[str, float]:
+    rows = manifest["rows"]
+    metrics: dict[str, float] = {
+        "rows_in": rows["in"],
+        "rows_out": rows["out"],
+        "rows_rejected": rows["rejected"],
+        "seconds": manifest["seconds"],
+    }
+    for split, info in manifest["splits"].items():
+        metrics[f"rows_{split}"] = info["rows"]
+    overall = manifest["statistics"]["all"]
+    for name, count in overall["missing"].items():
+        metrics[f"missing_{name}"] = count
+    for name, values in overall["numeric"].items():
+        for key in ("mean", "std", "min", "max"):
+            if values[key] is not None:
+                metrics[f"{key}_{name}"] = values[key]
+    return metrics
+
+
+def _cleanup(settings: Settings, target: s3.S3Uri) -> None:
+    """Best effort: remove partial outputs (they are never complete without a manifest)."""
+    try:
+        s3.delete_prefix(s3.client(settings), target)
+    except Exception as error:  # noqa: BLE001  (S3 may be the thing that failed)
+        log.warning("could not remove partial output under %s: %s", target, error)
+
+
+def _explain(settings: Settings, error: BaseException) -> BaseException:
+    """Expected failures keep their message; an S3 outage mid-run is named as such."""
+    if isinstance(error, BurnoutError | KeyboardInterrupt):
+        return error
+    try:
+        s3.check_reachable(settings)
+    except ServiceUnavailable as down:
+        return ServiceUnavailable(f"ETL failed, nothing was published: {down}")
+    return error
+
+
+app = typer.Typer(help=__doc__, pretty_exceptions_enable=False, add_completion=False)
+
+
+@app.command()
+def main(
+    input_uri: str = typer.Option(
+        None, "--input", help="s3:// URI of a CSV file or prefix (default s3://<data bucket>/raw/)"
+    ),
+    force: bool = typer.Option(False, help="rebuild even if the version is already complete"),
+    batch_rows: int = typer.Option(100_000, min=1_000, help="rows per Ray Data batch"),
+) -> None:
+    """Validate, clean and split raw CSVs into a published dataset version."""
+    settings = get_settings()
+    manifest = run_etl(settings, input_uri or default_input(settings), force, batch_rows)
+    log.info("dataset version: %s", manifest["dataset_version"])
+    typer.echo(json.dumps({"dataset_version": manifest["dataset_version"], "rows": manifest["rows"]}))
+
+
+if __name__ == "__main__":
+    cli.run(app)

@@ -1,0 +1,161 @@
+"""Submit a command as a Ray job over the Jobs REST API, stream its logs, exit with its result.
+
+    python -m ray_jobs.submit -- python -m ray_jobs.etl --input s3://data/raw/demo/
+
+This is the path Airflow takes too: the job runs on the cluster, not in the caller.
+"""
+
+from __future__ import annotations
+
+import logging
+import shlex
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import typer
+
+from ray_jobs import cli
+from ray_jobs.errors import BurnoutError, ServiceUnavailable
+from ray_jobs.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+TERMINAL = {"SUCCEEDED", "FAILED", "STOPPED"}
+
+
+class JobFailed(BurnoutError):
+    """The Ray job ended in FAILED or STOPPED."""
+
+    exit_code = 1
+
+
+@dataclass
+class JobsClient:
+    """A minimal client of Ray's Jobs REST API (bearer-token aware)."""
+
+    address: str
+    headers: dict[str, str]
+    timeout: float = 30.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> JobsClient:
+        return cls(settings.ray_address.rstrip("/"), settings.ray_auth_headers())
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = httpx.request(
+                method, f"{self.address}{path}", headers=self.headers, timeout=self.timeout, **kwargs
+            )
+        except httpx.HTTPError as error:
+            raise ServiceUnavailable(
+                f"Ray Jobs API at {self.address} is unreachable ({error.__class__.__name__}): "
+                "start the local stack with `make up` or set BURNOUT_RAY_ADDRESS"
+            ) from None
+        if response.status_code in (401, 403):
+            raise ServiceUnavailable(
+                f"Ray Jobs API at {self.address} refused the request ({response.status_code}): "
+                "check BURNOUT_RAY_AUTH_MODE / BURNOUT_RAY_AUTH_TOKEN"
+            )
+        return response
+
+    def submit(
+        self,
+        entrypoint: str,
+        submission_id: str,
+        runtime_env: dict[str, Any] | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> str:
+        """Submit, or re-attach when a job with this submission id already exists."""
+        existing = self.status(submission_id)
+        if existing is not None:
+            log.info("re-attaching to existing Ray job %s (%s)", submission_id, existing["status"])
+            return submission_id
+        body: dict[str, Any] = {"entrypoint": entrypoint, "submission_id": submission_id}
+        if runtime_env:
+            body["runtime_env"] = runtime_env
+        if metadata:
+            body["metadata"] = metadata
+        response = self._request("POST", "/api/jobs/", json=body)
+        if response.status_code != 200:
+            raise BurnoutError(f"Ray refused the job ({response.status_code}): {response.text}")
+        return str(response.json()["submission_id"])
+
+    def status(self, submission_id: str) -> dict[str, Any] | None:
+        """The job's info, or None if there is no such job."""
+        response = self._request("GET", f"/api/jobs/{submission_id}")
+        if response.status_code == 404:
+            return None
+        response.raise_for_status()
+        return dict(response.json())
+
+    def logs(self, submission_id: str) -> str:
+        response = self._request("GET", f"/api/jobs/{submission_id}/logs")
+        response.raise_for_status()
+        return str(response.json().get("logs", ""))
+
+    def stop(self, submission_id: str) -> None:
+        self._request("POST", f"/api/jobs/{submission_id}/stop")
+
+    def wait(
+        self, submission_id: str, timeout_s: float, poll_s: float = 1.0, echo: bool = True
+    ) -> dict[str, Any]:
+        """Poll to a terminal state, echoing new log output; stop the job on timeout."""
+        deadline = time.monotonic() + timeout_s
+        shown = 0
+        while True:
+            info = self.status(submission_id) or {"status": "PENDING"}
+            if echo:
+                text = self.logs(submission_id)
+                if len(text) > shown:
+                    sys.stdout.write(text[shown:])
+                    sys.stdout.flush()
+                    shown = len(text)
+            if info["status"] in TERMINAL:
+                return info
+            if time.monotonic() > deadline:
+                self.stop(submission_id)
+                raise JobFailed(f"Ray job {submission_id} timed out after {timeout_s:.0f} s; stopped it")
+            time.sleep(poll_s)
+
+
+def run_job(
+    settings: Settings,
+    entrypoint: str,
+    submission_id: str | None = None,
+    timeout_s: float = 3600.0,
+    echo: bool = True,
+) -> dict[str, Any]:
+    """Submit and wait; raise JobFailed with Ray's message unless the job succeeded."""
+    client = JobsClient.from_settings(settings)
+    job_id = client.submit(entrypoint, submission_id or f"burnout-{uuid.uuid4().hex[:12]}")
+    log.info("submitted Ray job %s: %s (dashboard %s/#/jobs)", job_id, entrypoint, client.address)
+    try:
+        info = client.wait(job_id, timeout_s, echo=echo)
+    except KeyboardInterrupt:
+        client.stop(job_id)
+        raise
+    if info["status"] != "SUCCEEDED":
+        raise JobFailed(f"Ray job {job_id} {info['status']}: {info.get('message', '')}".strip())
+    log.info("Ray job %s succeeded", job_id)
+    return info
+
+
+app = typer.Typer(help=__doc__, pretty_exceptions_enable=False, add_completion=False)
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def main(
+    entrypoint: list[str] = typer.Argument(..., help="the command to run on the cluster"),
+    submission_id: str = typer.Option("", help="idempotency key: re-attach if it exists"),
+    timeout: float = typer.Option(3600.0, help="seconds before the job is stopped"),
+) -> None:
+    """Run ENTRYPOINT as a Ray job and exit 0 only if it succeeded."""
+    run_job(get_settings(), shlex.join(entrypoint), submission_id or None, timeout)
+
+
+if __name__ == "__main__":
+    cli.run(app)

@@ -1,0 +1,31 @@
+"""MLflow helpers shared by the jobs."""
+
+from __future__ import annotations
+
+import os
+
+import httpx
+
+from ray_jobs.errors import ServiceUnavailable
+from ray_jobs.settings import Settings
+
+
+def use_tracking_server(settings: Settings) -> None:
+    """Point MLflow at the tracking server, failing fast (before any compute) if it is down."""
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
+    uri = settings.mlflow_tracking_uri
+    try:
+        response = httpx.get(f"{uri.rstrip('/')}/health", timeout=5.0)
+        healthy = response.status_code == 200
+    except httpx.HTTPError:
+        healthy = False
+    if not healthy:
+        raise ServiceUnavailable(
+            f"MLflow tracking server at {uri} is unreachable: start the local stack with "
+            "`make up` or set BURNOUT_MLFLOW_TRACKING_URI"
+        )
+    import mlflow
+
+    mlflow.set_tracking_uri(uri)
