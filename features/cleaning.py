@@ -7,6 +7,9 @@ code serves a 10M-row ETL batch and a single API record.
 
 from __future__ import annotations
 
+import math
+import re
+
 import numpy as np
 import pandas as pd
 
@@ -15,13 +18,20 @@ from features.schema import EARLIEST_JOINING_DATE
 MAX_ID_LENGTH = 64
 _SHOWN_CHARS = 40
 _LATEST_JOINING_YEAR = 2100
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[T ][0-9:.+\-Z]*)?$")
 
 
 def normalize_text(raw: pd.Series) -> pd.Series:
     """Strip whitespace and turn empty strings into missing values (object dtype)."""
-    text = raw.astype(object).where(raw.notna(), None)
-    text = text.map(lambda v: v.strip() if isinstance(v, str) else v)
-    return text.mask(text.map(lambda v: isinstance(v, str) and v == ""), None)
+    return raw.astype(object).map(_clean_cell).astype(object)
+
+
+def _clean_cell(value: object) -> object:
+    if isinstance(value, str):
+        return value.strip() or None
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return None
+    return value
 
 
 def _shown(values: pd.Series) -> pd.Series:
@@ -90,11 +100,12 @@ def to_category(
 def to_iso_date(raw: pd.Series, required: bool) -> tuple[pd.Series, pd.Series]:
     """Parse ISO dates (YYYY-MM-DD, a time part is tolerated) into 'YYYY-MM-DD' strings."""
     text = normalize_text(raw).map(lambda v: v if v is None else str(v))
-    parsed = pd.to_datetime(text, errors="coerce", format="ISO8601")
+    iso_shaped = text.map(lambda v: isinstance(v, str) and bool(_ISO_DATE.match(v)))
+    parsed = pd.to_datetime(text.where(iso_shaped, None), errors="coerce", format="ISO8601")
     present = text.notna()
     bad = present & parsed.isna()
     years = parsed.dt.year
-    out_of_range = (parsed.dt.date < EARLIEST_JOINING_DATE) | (years > _LATEST_JOINING_YEAR)
+    out_of_range = (parsed < pd.Timestamp(EARLIEST_JOINING_DATE)) | (years > _LATEST_JOINING_YEAR)
     out_of_range = out_of_range & parsed.notna()
     errors = _first(
         _messages(bad, _shown(text) + " is not an ISO date (YYYY-MM-DD)", raw.index),

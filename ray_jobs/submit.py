@@ -139,7 +139,9 @@ def run_job(
         client.stop(job_id)
         raise
     if info["status"] != "SUCCEEDED":
-        raise JobFailed(f"Ray job {job_id} {info['status']}: {info.get('message', '')}".strip())
+        # Ray appends the log tail to its message; the logs were already echoed above.
+        message = (info.get("message") or "").split(", last available logs")[0]
+        raise JobFailed(f"Ray job {job_id} {info['status']}: {message}".strip())
     log.info("Ray job %s succeeded", job_id)
     return info
 

@@ -1,0 +1,100 @@
+"""Shared fixtures: a real local stack (SeaweedFS, MLflow, Ray head) on free ports."""
+
+from __future__ import annotations
+
+import logging
+import random
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ray_jobs.settings import Settings, child_env, load_settings
+from ray_jobs.stack import Stack
+
+REPO = Path(__file__).resolve().parent.parent
+REAL_TRAIN_CSV = REPO.parent / "shared" / "data" / "employee_burnout_train.csv"
+
+log = logging.getLogger(__name__)
+
+
+def _free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port_block() -> int:
+    """A base port B such that the ports the stack derives from it are all free."""
+    for _ in range(200):
+        base = random.randrange(30_000, 39_000, 20)
+        wanted = [base + i for i in range(20)] + [base + 10_000 + i for i in range(6)]
+        wanted += [base + 200 + i for i in range(0, 800, 50)]
+        if all(_free(p) for p in wanted):
+            return base
+    raise RuntimeError("no free port block found")
+
+
+def make_settings(run_dir: Path, base: int) -> Settings:
+    """Settings for a private stack: own ports, own folder, random keys and token."""
+    return load_settings(
+        _env_file=None,
+        run_dir=run_dir,
+        s3_access_key="test-" + secrets.token_hex(4),
+        s3_secret_key=secrets.token_urlsafe(18),
+        ray_auth_token=secrets.token_urlsafe(24),
+        s3_port=base,
+        s3_internal_base_port=base + 1,
+        mlflow_port=base + 5,
+        ray_gcs_port=base + 6,
+        ray_dashboard_port=base + 7,
+        ray_internal_base_port=base + 10,
+        serve_http_port=base + 8,
+        serve_grpc_port=base + 9,
+        ray_num_cpus=2,
+        ray_object_store_mb=512,
+    )
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[Stack]:
+    """The whole local stack, started once per test session and always stopped."""
+    # A short path: Ray puts unix sockets under its temp dir (107-character limit).
+    run_dir = Path(tempfile.mkdtemp(prefix="br-", dir="/tmp"))
+    settings = make_settings(run_dir, free_port_block())
+    instance = Stack(settings)
+    try:
+        instance.up()
+        yield instance
+    finally:
+        instance.down()
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def settings(stack: Stack) -> Settings:
+    return stack.settings
+
+
+def run_module(
+    settings: Settings, module: str, *args: str, timeout: float = 600, extra_env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run `python -m module args` as a user would, with the test stack's settings."""
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        env=child_env(settings, extra_env),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )

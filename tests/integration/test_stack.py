@@ -1,0 +1,78 @@
+"""The embedded local stack: health, idempotent up, buckets, persistence across restarts."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from ray_jobs import s3
+from ray_jobs.settings import Settings
+from ray_jobs.stack import Stack, format_status
+from tests.conftest import run_module
+
+pytestmark = pytest.mark.integration
+
+
+def test_status_reports_every_service_healthy(stack: Stack) -> None:
+    rows = stack.status()
+    assert [r["service"] for r in rows] == ["s3", "mlflow", "ray"]
+    assert all(r["health"] == "healthy" for r in rows), format_status(rows)
+    assert all(r["url"].startswith("http://127.0.0.1:") for r in rows)
+
+
+def test_status_cli_prints_a_table(settings: Settings) -> None:
+    result = run_module(settings, "ray_jobs.stack", "status")
+    assert result.returncode == 0, result.stderr
+    assert "mlflow" in result.stdout and "healthy" in result.stdout
+
+
+def test_up_twice_keeps_the_same_processes(stack: Stack) -> None:
+    before = {r["service"]: r["pid"] for r in stack.status()}
+    stack.up()
+    after = {r["service"]: r["pid"] for r in stack.status()}
+    assert before == after
+
+
+def test_buckets_exist(settings: Settings) -> None:
+    names = {b["Name"] for b in s3.client(settings).list_buckets()["Buckets"]}
+    assert {settings.bucket_data, settings.bucket_processed, settings.bucket_mlflow} <= names
+
+
+def test_ray_jobs_api_requires_the_token(settings: Settings) -> None:
+    url = f"{settings.ray_address}/api/jobs/"
+    assert httpx.get(url, timeout=5).status_code == 401
+    assert httpx.get(url, headers=settings.ray_auth_headers(), timeout=5).status_code == 200
+
+
+def test_wrong_s3_keys_are_refused(settings: Settings) -> None:
+    wrong = settings.model_copy(update={"s3_secret_key": type(settings.s3_secret_key)("wrong-secret")})
+    with pytest.raises(Exception, match="refused the credentials"):
+        s3.check_reachable(wrong)
+
+
+def test_s3_data_survives_a_restart(stack: Stack) -> None:
+    client = s3.client(stack.settings)
+    client.put_object(Bucket=stack.settings.bucket_data, Key="persist/check.txt", Body=b"kept")
+    stack.down(("s3",))
+    assert stack.status()[0]["health"] == "down"
+    stack.up(("s3",))
+    body = s3.client(stack.settings).get_object(
+        Bucket=stack.settings.bucket_data, Key="persist/check.txt"
+    )["Body"].read()
+    assert body == b"kept"
+
+
+def test_port_taken_by_a_stranger_is_reported(stack: Stack, tmp_path: object) -> None:
+    import socket
+
+    from ray_jobs.errors import ServiceUnavailable
+    from tests.conftest import free_port_block, make_settings
+
+    base = free_port_block()
+    other = Stack(make_settings(stack.settings.run_dir / "other", base))
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", base))
+        blocker.listen()
+        with pytest.raises(ServiceUnavailable, match=f"port {base}"):
+            other.up(("s3",))
+    other.down()

@@ -1,0 +1,86 @@
+"""Settings validation and the merge of per-batch dataset statistics."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from features.schema import NAMES
+from ray_jobs import dataset_stats
+from ray_jobs.errors import ConfigError
+from ray_jobs.settings import load_settings
+
+KEYS = {"s3_access_key": "abcd", "s3_secret_key": "secret-123", "ray_auth_token": "t" * 24}
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("BURNOUT_"):
+            monkeypatch.delenv(name)
+
+
+def test_missing_keys_fail_with_one_line_naming_the_variables() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(_env_file=None)
+    message = str(info.value)
+    assert "BURNOUT_S3_ACCESS_KEY" in message and "BURNOUT_S3_SECRET_KEY" in message
+    assert "\n" not in message
+
+
+def test_token_mode_requires_a_token() -> None:
+    with pytest.raises(ConfigError, match="ray_auth_token"):
+        load_settings(_env_file=None, s3_access_key="abcd", s3_secret_key="secret-123")
+    settings = load_settings(_env_file=None, ray_auth_mode="disabled", **{
+        k: v for k, v in KEYS.items() if k != "ray_auth_token"
+    })
+    assert settings.ray_auth_headers() == {}
+
+
+def test_bad_port_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BURNOUT_S3_PORT", "not-a-port")
+    with pytest.raises(ConfigError, match="BURNOUT_S3_PORT"):
+        load_settings(_env_file=None, **KEYS)
+
+
+def test_endpoints_derive_from_host_and_ports(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BURNOUT_MLFLOW_PORT", "5999")
+    settings = load_settings(_env_file=None, **KEYS)
+    assert settings.mlflow_tracking_uri == "http://127.0.0.1:5999"
+    assert settings.s3_endpoint_url == "http://127.0.0.1:9000"
+    assert settings.ray_auth_headers() == {"Authorization": "Bearer " + "t" * 24}
+    env = settings.as_env()
+    assert env["BURNOUT_S3_SECRET_KEY"] == "secret-123"
+    assert "secret-123" not in repr(settings)
+
+
+def frame(values: list[float | None]) -> pd.DataFrame:
+    data = {name: [None] * len(values) for name in NAMES}
+    data["burn_rate"] = values
+    data["gender"] = ["Male"] * len(values)
+    return pd.DataFrame(data)
+
+
+def test_stats_merge_matches_a_single_pass() -> None:
+    a = dataset_stats.partial(
+        {"train": frame([0.1, 0.2]), "test": frame([0.9])},
+        pd.Series(["Gender: 'x' is not one of Male, Female"]),
+        rows_in=4,
+    )
+    b = dataset_stats.partial(
+        {"train": frame([0.3, None])},
+        pd.Series(["Gender: 'y' is not one of Male, Female", "Designation: missing"]),
+        rows_in=4,
+    )
+    merged = dataset_stats.merge([a, b])
+    assert merged["rows_in"] == 8 and merged["rows_out"] == 5 and merged["rows_rejected"] == 3
+    assert merged["rejected_by_reason"]["Gender: <value> is not one of Male, Female"] == 2
+    burn = merged["all"]["numeric"]["burn_rate"]
+    expected = pd.Series([0.1, 0.2, 0.9, 0.3])
+    assert burn["mean"] == pytest.approx(expected.mean())
+    assert burn["std"] == pytest.approx(expected.std())
+    assert burn["min"] == 0.1 and burn["max"] == 0.9
+    assert merged["splits"]["train"]["missing"]["burn_rate"] == 1
+    assert merged["all"]["categories"]["gender"] == {"Male": 5}
