@@ -28,7 +28,11 @@ COMPANY_TYPE = Column(
     "Company Type", "company_type", "category", required=True, categories=("Service", "Product")
 )
 WFH_SETUP_AVAILABLE = Column(
-    "WFH Setup Available", "wfh_setup_available", "category", required=True, categories=("Yes", "No")
+    "WFH Setup Available",
+    "wfh_setup_available",
+    "category",
+    required=True,
+    categories=("Yes", "No"),
 )
 DESIGNATION = Column("Designation", "designation", "number", required=True, minimum=0, maximum=5)
 RESOURCE_ALLOCATION = Column(

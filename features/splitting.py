@@ -34,7 +34,9 @@ def split_of(
 ) -> pd.Series:
     """'train' | 'validation' | 'test' per id, in the given proportions."""
     if len(fractions) != 3 or abs(sum(fractions) - 1.0) > 1e-9 or min(fractions) < 0:
-        raise ValueError(f"split fractions must be three non-negative numbers summing to 1: {fractions}")
+        raise ValueError(
+            f"split fractions must be three non-negative numbers summing to 1: {fractions}"
+        )
     u = unit_hash(ids)
     train, validation = fractions[0], fractions[0] + fractions[1]
     labels = np.select([u < train, u < validation], [SPLITS[0], SPLITS[1]], SPLITS[2])

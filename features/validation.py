@@ -64,7 +64,9 @@ def validate(frame: pd.DataFrame, require_target: bool = False) -> Validated:
     With require_target, a missing Burn Rate is a failed rule (training data); otherwise the
     target is optional and absent columns are fine (scoring data).
     """
-    columns = RAW_COLUMNS if (require_target or BURN_RATE.name in frame.columns) else FEATURE_COLUMNS
+    columns = (
+        RAW_COLUMNS if (require_target or BURN_RATE.name in frame.columns) else FEATURE_COLUMNS
+    )
     clean: dict[str, pd.Series] = {}
     errors: dict[str, pd.Series] = {}
     for column in columns:

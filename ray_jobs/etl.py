@@ -58,10 +58,17 @@ def run_etl(
     s3.delete_prefix(client, target)
     try:
         stats = _step5_transform(settings, layouts, target, batch_rows)
-        manifest = _manifest(version, source, objects, target, stats, started)
+        manifest = _manifest(
+            version=version,
+            source=source,
+            objects=objects,
+            target=target,
+            stats=stats,
+            started=started,
+        )
         manifest["mlflow_run_id"] = _step6_log_to_mlflow(settings, manifest)
         s3.write_json(client, target.child(MANIFEST), manifest)
-    except BaseException as error:
+    except BaseException as error:  # noqa: BLE001  (clean up on any failure, then re-raise)
         _cleanup(settings, target)
         raise _explain(settings, error) from None
     log.info(
@@ -161,6 +168,7 @@ def _step5_transform(
 
 
 def _manifest(
+    *,
     version: str,
     source: s3.S3Uri,
     objects: list[dict[str, Any]],
@@ -186,10 +194,17 @@ def _manifest(
         "etl_version": ETL_VERSION,
         "input": {"uri": str(source), "objects": objects},
         "schema": [{"name": f.name, "type": str(f.type)} for f in CLEAN_SCHEMA],
-        "split_rule": {"hash": "blake2b(employee_id)", "fractions": dict(zip(SPLITS, DEFAULT_FRACTIONS, strict=True))},
+        "split_rule": {
+            "hash": "blake2b(employee_id)",
+            "fractions": dict(zip(SPLITS, DEFAULT_FRACTIONS, strict=True)),
+        },
         "splits": splits,
         "rejects": {"uri": f"{target.child(REJECTS)}/", "rows": stats["rows_rejected"]},
-        "rows": {"in": stats["rows_in"], "out": stats["rows_out"], "rejected": stats["rows_rejected"]},
+        "rows": {
+            "in": stats["rows_in"],
+            "out": stats["rows_out"],
+            "rejected": stats["rows_rejected"],
+        },
         "rejected_by_reason": stats["rejected_by_reason"],
         "statistics": {"splits": stats["splits"], "all": stats["all"]},
     }
@@ -269,7 +284,9 @@ def main(
     settings = get_settings()
     manifest = run_etl(settings, input_uri or default_input(settings), force, batch_rows)
     log.info("dataset version: %s", manifest["dataset_version"])
-    typer.echo(json.dumps({"dataset_version": manifest["dataset_version"], "rows": manifest["rows"]}))
+    typer.echo(
+        json.dumps({"dataset_version": manifest["dataset_version"], "rows": manifest["rows"]})
+    )
 
 
 if __name__ == "__main__":

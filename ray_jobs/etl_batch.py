@@ -22,13 +22,14 @@ from features.validation import validate
 from ray_jobs import dataset_stats
 
 CLEAN_SCHEMA = pa.schema(
-    [
-        pa.field(c.name, pa.float64() if c.kind == "number" else pa.string())
-        for c in RAW_COLUMNS
-    ]
+    [pa.field(c.name, pa.float64() if c.kind == "number" else pa.string()) for c in RAW_COLUMNS]
 )
 REJECT_SCHEMA = pa.schema(
-    [pa.field("source", pa.string()), pa.field("raw_line", pa.string()), pa.field("reason", pa.string())]
+    [
+        pa.field("source", pa.string()),
+        pa.field("raw_line", pa.string()),
+        pa.field("reason", pa.string()),
+    ]
 )
 REJECTS = "rejects"
 
@@ -68,7 +69,9 @@ def process_batch(
     )
     rejects = pd.concat([*reject_parts, rejected], ignore_index=True)
     clean = checked.clean[ok].reset_index(drop=True)
-    splits = split_of(clean["employee_id"], fractions) if len(clean) else pd.Series([], dtype=object)
+    splits = (
+        split_of(clean["employee_id"], fractions) if len(clean) else pd.Series([], dtype=object)
+    )
     frames = {s: clean[splits.to_numpy() == s] for s in SPLITS}
     digest = _digest(batch["text"])
     for split, frame in frames.items():

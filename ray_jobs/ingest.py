@@ -1,13 +1,14 @@
 """Put raw data into S3: synthetic data of any size, or a real CSV such as the Kaggle file.
 
-    python -m ray_jobs.ingest synthetic --rows 20000 --seed 42
-    python -m ray_jobs.ingest upload employee_burnout_train.csv --name kaggle
+python -m ray_jobs.ingest synthetic --rows 20000 --seed 42
+python -m ray_jobs.ingest upload employee_burnout_train.csv --name kaggle
 """
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -60,7 +61,9 @@ app = typer.Typer(help=__doc__, no_args_is_help=True, pretty_exceptions_enable=F
 def synthetic(
     rows: int = typer.Option(20_000, min=1, max=50_000_000, help="number of employees"),
     seed: int = typer.Option(42, help="random seed (same seed, same data)"),
-    name: str = typer.Option("", help="folder under s3://<data>/raw/ (default synthetic-<rows>-s<seed>)"),
+    name: str = typer.Option(
+        "", help="folder under s3://<data>/raw/ (default synthetic-<rows>-s<seed>)"
+    ),
     chunk_rows: int = typer.Option(DEFAULT_CHUNK_ROWS, min=1_000, help="rows per CSV part"),
 ) -> None:
     """Generate synthetic HackerEarth-shaped data straight into S3."""
@@ -72,7 +75,7 @@ def synthetic(
 
 @app.command()
 def upload(
-    path: Path = typer.Argument(..., help="a local CSV with the HackerEarth columns"),
+    path: Annotated[Path, typer.Argument(help="a local CSV with the HackerEarth columns")],
     name: str = typer.Option("", help="folder under s3://<data>/raw/ (default: the file stem)"),
 ) -> None:
     """Upload a real CSV (for example the public Kaggle file) as raw data."""

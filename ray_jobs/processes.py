@@ -70,7 +70,7 @@ class Owned:
         also_matching: str | None = None,
         sig: signal.Signals = signal.SIGTERM,
     ) -> bool:
-        """Signal (SIGTERM by default) the process group, then SIGKILL what is left; True if something was stopped.
+        """Signal the process group, SIGKILL what is left; True if something was stopped.
 
         `also_matching` names a string (for example Ray's temp dir) whose presence in a command
         line marks a stray child that left the group; those are stopped too.

@@ -19,7 +19,7 @@ class Settings(BaseSettings):
     """Every address, port, bucket and credential the project uses.
 
     Endpoints left empty are derived from `host` and the ports, which is what the embedded local
-    stack serves; point them elsewhere (MinIO, a remote MLflow, a Ray cluster) to use other services.
+    stack serves; point them elsewhere (MinIO, a remote MLflow, a Ray cluster) to use others.
     """
 
     model_config = SettingsConfigDict(

@@ -204,7 +204,9 @@ class Stack:
 
     def owned(self, name: str) -> Owned:
         """The PID file and log of a service."""
-        return Owned(name, self.run_dir / "pids" / f"{name}.pid", self.run_dir / "logs" / f"{name}.log")
+        return Owned(
+            name, self.run_dir / "pids" / f"{name}.pid", self.run_dir / "logs" / f"{name}.log"
+        )
 
     def up(self, names: tuple[str, ...] = SERVICES) -> None:
         """Start what is not running yet and wait until each service answers.
@@ -233,9 +235,10 @@ class Stack:
         if process.pid() is None:
             log.info("starting %s on %s", name, service.url)
             process.start(service.argv(), self._env(name), service.marker, self.run_dir)
-        if not wait_until(
-            lambda: service.healthy() or process.pid() is None, START_TIMEOUT_S
-        ) or not service.healthy():
+        if (
+            not wait_until(lambda: service.healthy() or process.pid() is None, START_TIMEOUT_S)
+            or not service.healthy()
+        ):
             raise ServiceUnavailable(
                 f"{name} did not become healthy at {service.url}; log "
                 f"{process.log_file}:\n{process.tail()}"
@@ -254,7 +257,9 @@ class Stack:
     def _down_one(self, name: str) -> bool:
         service = self.services[name]
         return self.owned(name).stop(
-            timeout=service.stop_timeout_s, also_matching=service.stray_marker, sig=service.stop_signal
+            timeout=service.stop_timeout_s,
+            also_matching=service.stray_marker,
+            sig=service.stop_signal,
         )
 
     def status(self) -> list[dict[str, str]]:
@@ -263,7 +268,9 @@ class Stack:
         for name, service in self.services.items():
             pid = self.owned(name).pid()
             health = "healthy" if service.healthy() else ("starting/unhealthy" if pid else "down")
-            rows.append({"service": name, "url": service.url, "pid": str(pid or "-"), "health": health})
+            rows.append(
+                {"service": name, "url": service.url, "pid": str(pid or "-"), "health": health}
+            )
         return rows
 
     def _env(self, name: str) -> dict[str, str]:
@@ -343,7 +350,9 @@ def _names(only: str | None) -> tuple[str, ...]:
 
 
 @app.command()
-def up(only: str | None = typer.Option(None, help="comma-separated subset of s3,mlflow,ray")) -> None:
+def up(
+    only: str | None = typer.Option(None, help="comma-separated subset of s3,mlflow,ray"),
+) -> None:
     """Start the local stack (idempotent) and print its status."""
     stack = Stack(get_settings())
     stack.up(_names(only))
@@ -351,7 +360,9 @@ def up(only: str | None = typer.Option(None, help="comma-separated subset of s3,
 
 
 @app.command()
-def down(only: str | None = typer.Option(None, help="comma-separated subset of s3,mlflow,ray")) -> None:
+def down(
+    only: str | None = typer.Option(None, help="comma-separated subset of s3,mlflow,ray"),
+) -> None:
     """Stop the processes this stack started; data stays in the run folder."""
     Stack(get_settings()).down(_names(only))
 

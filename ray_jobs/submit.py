@@ -13,7 +13,7 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 import typer
@@ -48,7 +48,11 @@ class JobsClient:
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
             response = httpx.request(
-                method, f"{self.address}{path}", headers=self.headers, timeout=self.timeout, **kwargs
+                method,
+                f"{self.address}{path}",
+                headers=self.headers,
+                timeout=self.timeout,
+                **kwargs,
             )
         except httpx.HTTPError as error:
             raise ServiceUnavailable(
@@ -118,7 +122,9 @@ class JobsClient:
                 return info
             if time.monotonic() > deadline:
                 self.stop(submission_id)
-                raise JobFailed(f"Ray job {submission_id} timed out after {timeout_s:.0f} s; stopped it")
+                raise JobFailed(
+                    f"Ray job {submission_id} timed out after {timeout_s:.0f} s; stopped it"
+                )
             time.sleep(poll_s)
 
 
@@ -151,7 +157,7 @@ app = typer.Typer(help=__doc__, pretty_exceptions_enable=False, add_completion=F
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def main(
-    entrypoint: list[str] = typer.Argument(..., help="the command to run on the cluster"),
+    entrypoint: Annotated[list[str], typer.Argument(help="the command to run on the cluster")],
     submission_id: str = typer.Option("", help="idempotency key: re-attach if it exists"),
     timeout: float = typer.Option(3600.0, help="seconds before the job is stopped"),
 ) -> None:

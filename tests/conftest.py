@@ -86,7 +86,11 @@ def settings(stack: Stack) -> Settings:
 
 
 def run_module(
-    settings: Settings, module: str, *args: str, timeout: float = 600, extra_env: dict[str, str] | None = None
+    settings: Settings,
+    module: str,
+    *args: str,
+    timeout: float = 600,
+    extra_env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run `python -m module args` as a user would, with the test stack's settings."""
     return subprocess.run(

@@ -30,10 +30,14 @@ GOOD = "fffe0000000000000000{n:04d},2008-03-0{d},Male,Service,Yes,2,4,5.5,0.5{d}
 CORRUPT_LINES = {
     "short,line": "malformed CSV line: expected 10 fields, found 2",
     "fffe-bad-1,2008-01-01,Male,Service,Yes,abc,4,5.5,0.5,1": "Designation: 'abc' is not a number",
-    "fffe-bad-2,2008-01-01,Other,Service,Yes,2,4,5.5,0.5,1": "Gender: 'Other' is not one of Male, Female",
+    "fffe-bad-2,2008-01-01,Other,Service,Yes,2,4,5.5,0.5,1": (
+        "Gender: 'Other' is not one of Male, Female"
+    ),
     "fffe-bad-3,2008-01-01,Male,Service,Yes,2,4,5.5,1.5,1": "Burn Rate: '1.5' is outside [0, 1]",
     "fffe-bad-4,2008-01-01,Male,Service,Yes,2,4,5.5,,1": "Burn Rate: missing",
-    "fffe-bad-5,01/01/2008,Male,Service,Yes,2,11,5.5,0.3,1": "Date of Joining: '01/01/2008' is not an ISO date",
+    "fffe-bad-5,01/01/2008,Male,Service,Yes,2,11,5.5,0.3,1": (
+        "Date of Joining: '01/01/2008' is not an ISO date"
+    ),
 }
 
 
@@ -114,7 +118,9 @@ def test_splits_are_parquet_with_the_schema_and_a_stable_hash_split(
     assert published["schema"] == [{"name": f.name, "type": str(f.type)} for f in CLEAN_SCHEMA]
 
 
-def test_rejects_keep_the_raw_line_and_reason(settings: Settings, published: dict[str, Any]) -> None:
+def test_rejects_keep_the_raw_line_and_reason(
+    settings: Settings, published: dict[str, Any]
+) -> None:
     rejects = read_split(settings, published["rejects"]["uri"])
     assert len(rejects) == published["rows"]["rejected"]
     for line, reason in CORRUPT_LINES.items():
@@ -123,9 +129,12 @@ def test_rejects_keep_the_raw_line_and_reason(settings: Settings, published: dic
         assert match["reason"].iloc[0].startswith(reason)
         assert match["source"].iloc[0].endswith("corrupt.csv")
     missing_target = rejects["reason"].str.startswith("Burn Rate: missing")
-    assert missing_target.sum() == published["rejected_by_reason"][
-        "Burn Rate: missing (rows without a target cannot be used for training)"
-    ]
+    assert (
+        missing_target.sum()
+        == published["rejected_by_reason"][
+            "Burn Rate: missing (rows without a target cannot be used for training)"
+        ]
+    )
 
 
 def test_dataset_statistics_are_logged_to_mlflow(
@@ -191,13 +200,22 @@ def test_expected_failures_are_one_clear_line(
 
 def test_failed_job_fails_the_submission_with_rays_message(settings: Settings) -> None:
     result = run_module(
-        settings, "ray_jobs.submit", "--", "python", "-m", "ray_jobs.etl", "--input", "s3://data/raw/none/"
+        settings,
+        "ray_jobs.submit",
+        "--",
+        "python",
+        "-m",
+        "ray_jobs.etl",
+        "--input",
+        "s3://data/raw/none/",
     )
     assert result.returncode == 1
     assert "FAILED" in result.stderr and "no CSV files" in result.stdout + result.stderr
 
 
-@pytest.mark.skipif(not REAL_TRAIN_CSV.exists(), reason="real dataset not present in ../shared/data")
+@pytest.mark.skipif(
+    not REAL_TRAIN_CSV.exists(), reason="real dataset not present in ../shared/data"
+)
 def test_real_file(settings: Settings) -> None:
     target = raw_prefix(settings, "kaggle-train")
     upload_file(settings, REAL_TRAIN_CSV, target)
@@ -210,7 +228,9 @@ def test_real_file(settings: Settings) -> None:
     assert manifest is not None
     assert manifest["rows"]["in"] == 22_750
     reasons = manifest["rejected_by_reason"]
-    assert reasons == {"Burn Rate: missing (rows without a target cannot be used for training)": 1_124}
+    assert reasons == {
+        "Burn Rate: missing (rows without a target cannot be used for training)": 1_124
+    }
     assert manifest["rows"]["out"] == 22_750 - 1_124
     assert sum(manifest["splits"][s]["rows"] for s in SPLITS) == manifest["rows"]["out"]
     missing = manifest["statistics"]["all"]["missing"]
@@ -235,7 +255,8 @@ def test_s3_outage_mid_run_publishes_nothing(stack: Stack) -> None:
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline and process.poll() is None:
             parts = [
-                o for o in s3.iter_objects(client, s3.S3Uri(settings.bucket_processed, ""))
+                o
+                for o in s3.iter_objects(client, s3.S3Uri(settings.bucket_processed, ""))
                 if "/train/part-" in o["Key"]
                 and not _manifest_exists(client, settings, o["Key"].split("/")[0])
             ]
@@ -253,7 +274,9 @@ def test_s3_outage_mid_run_publishes_nothing(stack: Stack) -> None:
     assert "nothing was published" in stderr or "unreachable" in stderr, stderr[-2000:]
     client = s3.client(settings)
     for prefix in s3.list_prefixes(client, s3.S3Uri(settings.bucket_processed, "")):
-        manifest = s3.read_json(client, s3.S3Uri(settings.bucket_processed, f"{prefix}_manifest.json"))
+        manifest = s3.read_json(
+            client, s3.S3Uri(settings.bucket_processed, f"{prefix}_manifest.json")
+        )
         assert manifest is None or manifest["input"]["uri"] != str(target)
 
 

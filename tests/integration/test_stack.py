@@ -45,7 +45,9 @@ def test_ray_jobs_api_requires_the_token(settings: Settings) -> None:
 
 
 def test_wrong_s3_keys_are_refused(settings: Settings) -> None:
-    wrong = settings.model_copy(update={"s3_secret_key": type(settings.s3_secret_key)("wrong-secret")})
+    wrong = settings.model_copy(
+        update={"s3_secret_key": type(settings.s3_secret_key)("wrong-secret")}
+    )
     with pytest.raises(Exception, match="refused the credentials"):
         s3.check_reachable(wrong)
 
@@ -56,9 +58,11 @@ def test_s3_data_survives_a_restart(stack: Stack) -> None:
     stack.down(("s3",))
     assert stack.status()[0]["health"] == "down"
     stack.up(("s3",))
-    body = s3.client(stack.settings).get_object(
-        Bucket=stack.settings.bucket_data, Key="persist/check.txt"
-    )["Body"].read()
+    body = (
+        s3.client(stack.settings)
+        .get_object(Bucket=stack.settings.bucket_data, Key="persist/check.txt")["Body"]
+        .read()
+    )
     assert body == b"kept"
 
 

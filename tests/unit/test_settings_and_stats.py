@@ -33,9 +33,11 @@ def test_missing_keys_fail_with_one_line_naming_the_variables() -> None:
 def test_token_mode_requires_a_token() -> None:
     with pytest.raises(ConfigError, match="ray_auth_token"):
         load_settings(_env_file=None, s3_access_key="abcd", s3_secret_key="secret-123")
-    settings = load_settings(_env_file=None, ray_auth_mode="disabled", **{
-        k: v for k, v in KEYS.items() if k != "ray_auth_token"
-    })
+    settings = load_settings(
+        _env_file=None,
+        ray_auth_mode="disabled",
+        **{k: v for k, v in KEYS.items() if k != "ray_auth_token"},
+    )
     assert settings.ray_auth_headers() == {}
 
 

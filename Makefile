@@ -1,0 +1,79 @@
+# burnout-ray: `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+UV := $(VENV)/bin/uv
+UV_VERSION := 0.13.9
+DEMO_ROWS ?= 20000
+PYTEST_ARGS ?=
+
+.PHONY: help install up down status demo data etl test test-unit test-integration lint format lock clean reset
+
+help: ## Show this help
+	@grep -hE '^[a-zA-Z_.-]+:.*?## ' $(MAKEFILE_LIST) | \
+		awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml requirements/lock.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required (set PYTHON=...)")'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+	$(UV) pip install --quiet --python $(PY) -r requirements/lock.txt
+	$(UV) pip install --quiet --python $(PY) --no-deps -e .
+	touch $@
+
+install: $(VENV)/.installed ## Create .venv and install the locked dependencies and this project
+
+.env: .env.example
+	@test -f .env || $(PYTHON) -c 'import re, secrets; \
+		text = open(".env.example").read(); \
+		open(".env", "w").write(re.sub("__generate__", lambda m: secrets.token_urlsafe(24), text))'
+	@chmod 600 .env
+	@echo "wrote .env with fresh random secrets"
+
+up: install .env ## Start the local stack (S3, MLflow, Ray head); idempotent
+	$(PY) -m ray_jobs.stack up
+
+down: ## Stop the local stack (data stays in .run/)
+	@test -x $(PY) && $(PY) -m ray_jobs.stack down || true
+
+status: install .env ## Show each local service, its URL and health
+	$(PY) -m ray_jobs.stack status
+
+data: up ## Upload DEMO_ROWS synthetic rows to s3://data/raw/demo/
+	$(PY) -m ray_jobs.ingest synthetic --rows $(DEMO_ROWS) --seed 42 --name demo
+
+etl: up ## Run the ETL on s3://data/raw/demo/ as a Ray job (Jobs API)
+	$(PY) -m ray_jobs.submit -- python -m ray_jobs.etl --input s3://data/raw/demo/
+
+demo: up ## Start everything and run the pipeline on demo data, then say what to open
+	$(PY) -m ray_jobs.demo --rows $(DEMO_ROWS)
+
+test: install lint ## Install and run the whole test suite (starts the services it needs)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-unit: install ## Unit tests only (no services)
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+test-integration: install ## Integration tests (real S3, MLflow, Ray on free ports)
+	$(PY) -m pytest -m integration $(PYTEST_ARGS)
+
+lint: install ## ruff lint and format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install ## Format and auto-fix with ruff
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+lock: install ## Re-resolve requirements/lock.txt from pyproject.toml
+	$(UV) pip compile pyproject.toml --extra dev --python-version 3.11 --no-header --quiet -o requirements/lock.txt
+
+clean: ## Remove caches (keeps .venv, .env and local data)
+	rm -rf .pytest_cache .ruff_cache build dist *.egg-info
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+reset: down ## Stop the stack and delete all local data in .run/
+	rm -rf .run
