@@ -1,6 +1,6 @@
 """The demo: synthetic data -> ETL as a Ray job, then what to open and what to try.
 
-    python -m ray_jobs.demo --rows 20000     (what `make demo` runs after `make up`)
+python -m ray_jobs.demo --rows 20000     (what `make demo` runs after `make up`)
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ burnout-ray demo finished in {seconds:.0f} s
 
 Open
   MLflow UI         {settings.mlflow_tracking_uri}   (experiment 'etl': dataset statistics)
-  Ray dashboard     {settings.ray_address}   (Jobs tab: the ETL job; token = BURNOUT_RAY_AUTH_TOKEN in .env)
+  Ray dashboard     {settings.ray_address}   (Jobs tab; token: BURNOUT_RAY_AUTH_TOKEN in .env)
   S3 endpoint       {settings.s3_endpoint_url}   (keys in .env)
 
 Try
