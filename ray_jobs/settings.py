@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     ray_auth_mode: Literal["token", "disabled"] = "token"
     ray_auth_token: SecretStr | None = None
 
+    model_name: str = "burnout-rate"
+    champion_alias: str = "champion"
+
     serve_http_port: int = Field(8800, ge=1, le=65535)
     serve_grpc_port: int = Field(50051, ge=1, le=65535)
     airflow_port: int = Field(8080, ge=1, le=65535)

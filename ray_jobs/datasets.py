@@ -1,0 +1,58 @@
+"""Finding published dataset versions and reading their splits (Ray Data over S3)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from ray_jobs import s3
+from ray_jobs.errors import NotFound
+from ray_jobs.settings import Settings
+
+MANIFEST = "_manifest.json"
+
+
+def complete_manifests(settings: Settings, client: Any) -> list[dict[str, Any]]:
+    """Manifests of every complete version, oldest first."""
+    root = s3.S3Uri(settings.bucket_processed, "")
+    manifests = []
+    for prefix in s3.list_prefixes(client, root):
+        manifest = s3.read_json(client, s3.S3Uri(settings.bucket_processed, prefix + MANIFEST))
+        if manifest and manifest.get("complete"):
+            manifests.append(manifest)
+    return sorted(manifests, key=lambda m: m["created_at"])
+
+
+def resolve(settings: Settings, client: Any, version: str | None) -> dict[str, Any]:
+    """The manifest of the requested version, or of the latest complete one."""
+    how = (
+        "run the ETL first: `make etl`, or "
+        "`python -m ray_jobs.submit -- python -m ray_jobs.etl --input s3://<bucket>/raw/...`"
+    )
+    if version:
+        uri = s3.S3Uri(settings.bucket_processed, f"{version}/{MANIFEST}")
+        manifest = s3.read_json(client, uri)
+        if not manifest or not manifest.get("complete"):
+            raise NotFound(f"dataset version {version} is not complete ({uri} is missing): {how}")
+        return manifest
+    manifests = complete_manifests(settings, client)
+    if not manifests:
+        raise NotFound(
+            f"no complete dataset version under s3://{settings.bucket_processed}/ "
+            f"(no */{MANIFEST}): {how}"
+        )
+    return manifests[-1]
+
+
+def read_split(settings: Settings, manifest: dict[str, Any], split: str) -> pd.DataFrame:
+    """One split as a pandas frame, read with Ray Data (call after ray_jobs.cluster.connect)."""
+    import ray.data
+
+    uri = s3.S3Uri.parse(manifest["splits"][split]["uri"])
+    dataset = ray.data.read_parquet(uri.path, filesystem=s3.arrow_fs(settings))
+    frame = dataset.to_pandas()
+    for column in frame.columns:
+        if frame[column].dtype != "float64":
+            frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
+    return frame.reset_index(drop=True)

@@ -1,0 +1,356 @@
+"""Training job: Ray Tune + Optuna over LightGBM, KNN and SVM in parallel, tracked in MLflow.
+
+    python -m ray_jobs.train [--dataset-version ds-...] [--trials N] [--sequential]
+
+Each family's best is registered as a version of the model (alias = family name); `champion`
+moves only when the overall best beats the current champion on the same test split.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import tempfile
+import time
+from dataclasses import dataclass
+from importlib.metadata import version as installed_version
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+
+from features.models import FAMILIES
+from features.schema import FEATURE_NAMES, TARGET
+from ray_jobs import cli, datasets, reports, s3, tracking
+from ray_jobs.cluster import connect
+from ray_jobs.errors import BurnoutError, ConfigError
+from ray_jobs.registry import Promotion, promote_if_better
+from ray_jobs.settings import Settings, get_settings
+from ray_jobs.tuning import FamilyResult, tune_family
+
+log = logging.getLogger(__name__)
+
+EXPERIMENT = "training"
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "train.yaml"
+MODEL_REQUIREMENTS = ("scikit-learn", "lightgbm", "pandas", "numpy", "scipy", "cloudpickle")
+TEST_METRICS = (
+    "rmse", "mae", "r2", "rmse_complete", "mae_complete", "r2_complete", "risk_macro_f1",
+    "risk_macro_precision", "risk_macro_recall", "risk_accuracy",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Registered:
+    """A family's best model as registered."""
+
+    family: str
+    version: str
+    run_id: str
+    result: FamilyResult
+
+
+def load_config(path: Path, trials: int | None, families: list[str] | None) -> dict[str, Any]:
+    """The versioned training config, with optional overrides for quick runs."""
+    try:
+        config = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as error:
+        raise ConfigError(f"cannot read training config {path}: {error}") from None
+    unknown = set(families or []) - set(FAMILIES)
+    if unknown:
+        raise ConfigError(f"unknown families {sorted(unknown)}; choose from {', '.join(FAMILIES)}")
+    chosen = families or list(config["families"])
+    config["families"] = {f: dict(config["families"][f]) for f in chosen}
+    if trials is not None:
+        for family in config["families"].values():
+            family["num_samples"] = trials
+    return config
+
+
+def run_training(
+    settings: Settings,
+    config: dict[str, Any],
+    dataset_version: str | None = None,
+    sequential: bool = False,
+) -> dict[str, Any]:
+    """Tune every family, log everything, register, maybe promote; return a summary."""
+    started = time.monotonic()
+    client = _step1_check_services(settings)
+    manifest = datasets.resolve(settings, client, dataset_version)
+    version = manifest["dataset_version"]
+    log.info("training on dataset version %s (%s)", version, manifest["rows"])
+    frames = _step2_read_splits(settings, manifest)
+    results = _step3_tune(settings, config, frames, version, sequential)
+    summary = _step4_track_and_register(settings, config, manifest, frames, results, sequential)
+    summary["seconds"] = round(time.monotonic() - started, 1)
+    return summary
+
+
+def _step1_check_services(settings: Settings) -> Any:
+    client = s3.client(settings)
+    s3.check_reachable(settings, client)
+    s3.require_bucket(client, settings.bucket_processed)
+    tracking.use_tracking_server(settings)
+    return client
+
+
+def _step2_read_splits(settings: Settings, manifest: dict[str, Any]) -> dict[str, Any]:
+    connect(settings)
+    frames = {split: datasets.read_split(settings, manifest, split) for split in manifest["splits"]}
+    for split, frame in frames.items():
+        if frame.empty:
+            raise BurnoutError(f"split '{split}' of {manifest['dataset_version']} has no rows")
+    return frames
+
+
+def _step3_tune(
+    settings: Settings,
+    config: dict[str, Any],
+    frames: dict[str, Any],
+    version: str,
+    sequential: bool,
+) -> list[FamilyResult]:
+    import ray
+
+    run_name = f"{version}-{int(time.time())}"
+    tune_settings = {
+        "seed": config["seed"],
+        "metric": config["metric"],
+        "cpus_per_trial": config["cpus_per_trial"],
+        "storage_path": str(settings.run_dir / "tune"),
+        "run_name": run_name,
+    }
+    remote = ray.remote(num_cpus=0)(tune_family)
+    refs = {name: ray.put(frames[name]) for name in ("train", "validation", "test")}
+    results: list[FamilyResult] = []
+    pending = []
+    for family, family_config in config["families"].items():
+        log.info("tuning %s: %d trials", family, family_config["num_samples"])
+        ref = remote.remote(
+            family, family_config, tune_settings, refs["train"], refs["validation"], refs["test"]
+        )
+        if sequential:
+            results.append(ray.get(ref))
+        else:
+            pending.append(ref)
+    while pending:
+        done, pending = ray.wait(pending, num_returns=1)
+        result = ray.get(done[0])
+        log.info(
+            "%s done in %.0f s: val RMSE %.4f, test RMSE %.4f, R2 %.4f",
+            result.family,
+            result.seconds,
+            result.best_validation.get("val_rmse", float("nan")),
+            result.test_metrics["rmse"],
+            result.test_metrics["r2"],
+        )
+        results.append(result)
+    return sorted(results, key=lambda r: list(config["families"]).index(r.family))
+
+
+def _step4_track_and_register(
+    settings: Settings,
+    config: dict[str, Any],
+    manifest: dict[str, Any],
+    frames: dict[str, Any],
+    results: list[FamilyResult],
+    sequential: bool,
+) -> dict[str, Any]:
+    import mlflow
+
+    mlflow.set_experiment(EXPERIMENT)
+    version = manifest["dataset_version"]
+    client = mlflow.MlflowClient()
+    with mlflow.start_run(run_name=f"train-{version}") as parent:
+        mlflow.set_tags(
+            {
+                "dataset_version": version,
+                "mode": "sequential" if sequential else "parallel",
+                "config_sha": _config_sha(config),
+            }
+        )
+        mlflow.log_params({"seed": config["seed"], "metric": config["metric"]})
+        mlflow.log_dict(config, "train_config.yaml")
+        registered = [_log_family(settings, client, result, frames, version) for result in results]
+        best = min(registered, key=lambda r: r.result.test_metrics["rmse"])
+        decision = promote_if_better(
+            client,
+            settings.model_name,
+            settings.champion_alias,
+            best.version,
+            best.result.test_metrics["rmse"],
+            frames["test"],
+        )
+        _log_decision(decision, best)
+    summary = {
+        "dataset_version": version,
+        "parent_run_id": parent.info.run_id,
+        "experiment": EXPERIMENT,
+        "families": {
+            r.family: {
+                "version": r.version,
+                "run_id": r.run_id,
+                "best_params": r.result.best_params,
+                "test": {
+                    k: r.result.test_metrics[k] for k in TEST_METRICS if k in r.result.test_metrics
+                },
+                "seconds": round(r.result.seconds, 1),
+            }
+            for r in registered
+        },
+        "best_family": best.family,
+        "promoted": decision.promoted,
+        "promotion_reason": decision.reason,
+    }
+    champion = client.get_model_version_by_alias(settings.model_name, settings.champion_alias)
+    summary["champion"] = {
+        "version": str(champion.version),
+        "family": champion.tags.get("family"),
+        "test_rmse": float(champion.tags.get("test_rmse", "nan")),
+        "test_r2": float(champion.tags.get("test_r2", "nan")),
+    }
+    return summary
+
+
+def _log_family(
+    settings: Settings, client: Any, result: FamilyResult, frames: dict[str, Any], version: str
+) -> Registered:
+    import mlflow
+
+    with mlflow.start_run(run_name=result.family, nested=True) as child:
+        mlflow.set_tags({"family": result.family, "dataset_version": version})
+        mlflow.log_params(
+            {**result.best_params, "family": result.family, "train_rows": result.train_rows}
+        )
+        metrics = {**result.best_validation, "seconds": result.seconds}
+        metrics.update(
+            {f"test_{k}": float(v) for k, v in result.test_metrics.items() if k in TEST_METRICS}
+        )
+        mlflow.log_metrics(metrics)
+        for index, trial in enumerate(result.trials):
+            with mlflow.start_run(run_name=f"{result.family}-trial-{index:03d}", nested=True):
+                mlflow.set_tags({"family": result.family, "dataset_version": version})
+                mlflow.log_params(trial["params"])
+                mlflow.log_metrics(trial["metrics"])
+        _log_artifacts(result, frames["test"][TARGET].to_numpy())
+        info = mlflow.sklearn.log_model(
+            sk_model=result.model,
+            name="model",
+            signature=_signature(),
+            input_example=_input_example(frames["validation"]),
+            pip_requirements=[f"{p}=={installed_version(p)}" for p in MODEL_REQUIREMENTS],
+            serialization_format="cloudpickle",
+        )
+    tags = {
+        "family": result.family,
+        "dataset_version": version,
+        "run_id": child.info.run_id,
+        **{
+            f"test_{k}": f"{float(v):.6f}"
+            for k, v in result.test_metrics.items()
+            if k in TEST_METRICS
+        },
+    }
+    model_version = mlflow.register_model(info.model_uri, settings.model_name, tags=tags)
+    client.set_registered_model_alias(settings.model_name, result.family, model_version.version)
+    log.info("registered %s as %s v%s", result.family, settings.model_name, model_version.version)
+    return Registered(result.family, str(model_version.version), child.info.run_id, result)
+
+
+def _log_artifacts(result: FamilyResult, y_test: Any) -> None:
+    import mlflow
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        title = f"{result.family} (test)"
+        reports.confusion_matrix_png(
+            result.test_metrics["confusion_matrix"], title, folder / "confusion_matrix.png"
+        )
+        reports.prediction_png(y_test, result.test_predictions, title, folder / "predictions.png")
+        reports.importance_png(
+            result.importance, f"{result.family}: permutation importance", folder / "importance.png"
+        )
+        (folder / "importance.json").write_text(
+            json.dumps(
+                {"permutation": result.importance, "native_gain": result.native_importance},
+                indent=2,
+            )
+        )
+        (folder / "trials.json").write_text(json.dumps(result.trials, indent=2))
+        (folder / "test_metrics.json").write_text(json.dumps(result.test_metrics, indent=2))
+        mlflow.log_artifacts(str(folder))
+
+
+def _log_decision(decision: Promotion, best: Registered) -> None:
+    import mlflow
+
+    mlflow.set_tags(
+        {
+            "champion_decision": "promoted" if decision.promoted else "kept",
+            "champion_reason": decision.reason,
+            "best_family": best.family,
+            "candidate_version": decision.candidate_version,
+            "previous_champion_version": decision.previous_version or "",
+        }
+    )
+    metrics = {"candidate_test_rmse": decision.candidate_rmse}
+    if decision.previous_rmse is not None:
+        metrics["previous_champion_test_rmse"] = decision.previous_rmse
+    mlflow.log_metrics(metrics)
+
+
+def _signature() -> Any:
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+
+    from features.schema import FEATURE_COLUMNS
+
+    inputs = Schema(
+        [
+            ColSpec("double" if c.kind == "number" else "string", c.name, required=c.required)
+            for c in FEATURE_COLUMNS
+        ]
+    )
+    return ModelSignature(inputs=inputs, outputs=Schema([ColSpec("double")]))
+
+
+def _input_example(frame: Any) -> Any:
+    example = frame[list(FEATURE_NAMES)].head(3).copy()
+    return example.astype(object).where(example.notna(), None)
+
+
+def _config_sha(config: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12]
+
+
+app = typer.Typer(help=__doc__, pretty_exceptions_enable=False, add_completion=False)
+
+
+@app.command()
+def main(
+    dataset_version: Annotated[str, typer.Option(help="default: the latest complete one")] = "",
+    config: Annotated[Path, typer.Option(help="training config YAML")] = DEFAULT_CONFIG,
+    trials: Annotated[
+        int | None, typer.Option(min=1, help="trials per family (overrides config)")
+    ] = None,
+    families: Annotated[str, typer.Option(help="comma-separated subset of lightgbm,knn,svm")] = "",
+    sequential: Annotated[bool, typer.Option(help="tune families one after another")] = False,
+) -> None:
+    """Tune, track, register and maybe promote; prints a JSON summary last."""
+    settings = get_settings()
+    chosen = [f.strip() for f in families.split(",") if f.strip()] or None
+    summary = run_training(
+        settings, load_config(config, trials, chosen), dataset_version or None, sequential
+    )
+    champion = summary["champion"]
+    log.info(
+        "champion: %s v%s (test RMSE %.4f, R2 %.4f); %s",
+        champion["family"], champion["version"], champion["test_rmse"], champion["test_r2"],
+        summary["promotion_reason"],
+    )  # fmt: skip
+    typer.echo(json.dumps(summary, default=str))
+
+
+if __name__ == "__main__":
+    cli.run(app)

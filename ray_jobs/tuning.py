@@ -1,0 +1,187 @@
+"""Ray Tune with an Optuna searcher for one model family (runs inside a Ray task).
+
+Each family gets its own Tuner, study, budget and space; the driver starts the three families as
+`num_cpus=0` tasks so they run side by side, each trial taking `cpus_per_trial` CPUs.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.inspection import permutation_importance
+
+from features.evaluation import complete_rows, evaluate, regression_metrics
+from features.models import build_model, suggest
+from features.schema import FEATURE_NAMES, TARGET
+
+log = logging.getLogger(__name__)
+
+IMPORTANCE_ROWS = 2_000
+IMPORTANCE_FEATURES = tuple(n for n in FEATURE_NAMES if n != "employee_id")
+
+
+@dataclass
+class FamilyResult:
+    """What tuning one family produced: trials, best params, refitted model, test metrics."""
+
+    family: str
+    best_params: dict[str, Any]
+    best_validation: dict[str, float]
+    trials: list[dict[str, Any]]
+    model: Any
+    test_metrics: dict[str, Any]
+    test_predictions: np.ndarray
+    importance: dict[str, float]
+    train_rows: int
+    seconds: float
+    native_importance: dict[str, float] = field(default_factory=dict)
+
+
+def cap_rows(frame: pd.DataFrame, max_rows: int | None, seed: int) -> pd.DataFrame:
+    """A seeded sample of at most max_rows rows (all rows when max_rows is None)."""
+    if max_rows is None or len(frame) <= max_rows:
+        return frame
+    return frame.sample(n=max_rows, random_state=seed).sort_index()
+
+
+def trainable(
+    config: dict[str, Any],
+    family: str,
+    seed: int,
+    train: pd.DataFrame,
+    validation: pd.DataFrame,
+) -> None:
+    """One trial: fit on train, report validation metrics to Tune."""
+    from ray import tune
+
+    model = build_model(family, config, seed)
+    model.fit(train[list(FEATURE_NAMES)], train[TARGET].to_numpy())
+    predicted = model.predict(validation[list(FEATURE_NAMES)])
+    metrics = regression_metrics(validation[TARGET].to_numpy(), predicted)
+    tune.report({f"val_{k}": v for k, v in metrics.items()})
+
+
+def tune_family(
+    family: str,
+    family_config: dict[str, Any],
+    settings: dict[str, Any],
+    train: pd.DataFrame,
+    validation: pd.DataFrame,
+    test: pd.DataFrame,
+) -> FamilyResult:
+    """Tune, refit the best params on train + validation, report on test once."""
+    started = time.monotonic()
+    seed = int(settings["seed"])
+    train_rows = cap_rows(train, family_config.get("max_train_rows"), seed)
+    results = _tune(family, family_config, settings, train_rows, validation)
+    metric = settings["metric"]
+    best = results.get_best_result(metric=metric, mode="min")
+    best_params = {k: _plain(v) for k, v in best.config.items()}
+    trials = [
+        {
+            "params": {k: _plain(v) for k, v in r.config.items()},
+            "metrics": {k: float(v) for k, v in r.metrics.items() if k.startswith("val_")},
+        }
+        for r in results
+        if r.metrics and metric in r.metrics
+    ]
+    final_train = cap_rows(
+        pd.concat([train, validation], ignore_index=True), family_config.get("max_train_rows"), seed
+    )
+    model = build_model(family, best_params, seed)
+    model.fit(final_train[list(FEATURE_NAMES)], final_train[TARGET].to_numpy())
+    predicted = model.predict(test[list(FEATURE_NAMES)])
+    test_metrics = evaluate(test[TARGET].to_numpy(), predicted, complete_rows(test))
+    return FamilyResult(
+        family=family,
+        best_params=best_params,
+        best_validation={k: float(v) for k, v in best.metrics.items() if k.startswith("val_")},
+        trials=trials,
+        model=model,
+        test_metrics=test_metrics,
+        test_predictions=np.asarray(predicted),
+        importance=_permutation_importance(model, validation, seed),
+        native_importance=_native_importance(model),
+        train_rows=len(final_train),
+        seconds=time.monotonic() - started,
+    )
+
+
+def _tune(
+    family: str,
+    family_config: dict[str, Any],
+    settings: dict[str, Any],
+    train: pd.DataFrame,
+    validation: pd.DataFrame,
+) -> Any:
+    from ray import tune
+    from ray.tune.search.optuna import OptunaSearch
+
+    seed = int(settings["seed"])
+    # A define-by-run space must be picklable: a partial of a top-level function, not a closure.
+    searcher = OptunaSearch(
+        space=functools.partial(suggest, space=family_config["space"]),
+        metric=settings["metric"],
+        mode="min",
+        seed=seed,
+    )
+    runnable = tune.with_resources(
+        tune.with_parameters(
+            trainable, family=family, seed=seed, train=train, validation=validation
+        ),
+        {"cpu": float(settings["cpus_per_trial"])},
+    )
+    tuner = tune.Tuner(
+        runnable,
+        tune_config=tune.TuneConfig(
+            search_alg=searcher,
+            num_samples=int(family_config["num_samples"]),
+            # One trial at a time per family keeps each study sequential (and reproducible);
+            # the families themselves run side by side.
+            max_concurrent_trials=1,
+            reuse_actors=True,
+        ),
+        run_config=tune.RunConfig(
+            name=f"{settings['run_name']}-{family}",
+            storage_path=settings["storage_path"],
+            verbose=1,
+        ),
+    )
+    return tuner.fit()
+
+
+def _permutation_importance(model: Any, frame: pd.DataFrame, seed: int) -> dict[str, float]:
+    """Permutation importance on raw features (validation rows), as RMSE increase."""
+    sample = cap_rows(frame, IMPORTANCE_ROWS, seed)
+    result = permutation_importance(
+        model,
+        sample[list(FEATURE_NAMES)],
+        sample[TARGET].to_numpy(),
+        n_repeats=3,
+        random_state=seed,
+        scoring="neg_root_mean_squared_error",
+        n_jobs=1,
+    )
+    names = list(FEATURE_NAMES)
+    return {name: float(result.importances_mean[names.index(name)]) for name in IMPORTANCE_FEATURES}
+
+
+def _native_importance(model: Any) -> dict[str, float]:
+    """Gain importance for models that have one (LightGBM), over preprocessed features."""
+    estimator = model.named_steps["model"]
+    booster = getattr(estimator, "booster_", None)
+    if booster is None:
+        return {}
+    gains = booster.feature_importance(importance_type="gain")
+    return {str(n): float(g) for n, g in zip(booster.feature_name(), gains, strict=True)}
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars to Python, so params serialise cleanly."""
+    return value.item() if hasattr(value, "item") else value
