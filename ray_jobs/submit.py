@@ -147,6 +147,9 @@ def run_job(
     if info["status"] != "SUCCEEDED":
         # Ray appends the log tail to its message; the logs were already echoed above.
         message = (info.get("message") or "").split(", last available logs")[0]
+        if not echo:
+            tail = "\n".join(client.logs(job_id).splitlines()[-40:])
+            message = f"{message}; last log lines:\n{tail}"
         raise JobFailed(f"Ray job {job_id} {info['status']}: {message}".strip())
     log.info("Ray job %s succeeded", job_id)
     return info

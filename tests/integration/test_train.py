@@ -1,0 +1,235 @@
+"""Training against real S3, MLflow (tracking + registry) and Ray, submitted as a Ray job."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.dummy import DummyRegressor
+from sklearn.pipeline import Pipeline
+
+from features.preprocessing import build_preprocessor
+from features.schema import FEATURE_NAMES
+from ray_jobs import datasets, s3
+from ray_jobs.ingest import raw_prefix, upload_file, upload_synthetic
+from ray_jobs.registry import promote_if_better
+from ray_jobs.settings import Settings
+from ray_jobs.submit import JobsClient, run_job
+from tests.conftest import REAL_TRAIN_CSV, run_module
+
+pytestmark = pytest.mark.integration
+
+FAMILIES = ("lightgbm", "knn", "svm")
+
+
+def last_json(text: str) -> dict[str, Any]:
+    return json.loads(next(x for x in reversed(text.splitlines()) if x.startswith("{")))
+
+
+def etl(settings: Settings, name: str, rows: int, seed: int) -> str:
+    target = raw_prefix(settings, name)
+    upload_synthetic(settings, rows, seed, target)
+    result = run_module(settings, "ray_jobs.etl", "--input", str(target))
+    assert result.returncode == 0, result.stderr
+    return str(last_json(result.stdout)["dataset_version"])
+
+
+@pytest.fixture(scope="module")
+def small_version(settings: Settings) -> str:
+    return etl(settings, "train-small", 4_000, 21)
+
+
+@pytest.fixture(scope="module")
+def trained(settings: Settings, small_version: str) -> dict[str, Any]:
+    """A tiny-budget training run, submitted over the Ray Jobs API like Airflow does."""
+    info = run_job(
+        settings,
+        f"python -m ray_jobs.train --dataset-version {small_version} --trials 2",
+        echo=False,
+        timeout_s=900,
+    )
+    return last_json(JobsClient.from_settings(settings).logs(info["submission_id"]))
+
+
+@pytest.fixture(scope="module")
+def client(settings: Settings) -> mlflow.MlflowClient:
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    return mlflow.MlflowClient(settings.mlflow_tracking_uri)
+
+
+def test_run_structure_parent_family_trials(trained: dict[str, Any], client: Any) -> None:
+    parent = client.get_run(trained["parent_run_id"])
+    experiment = parent.info.experiment_id
+    assert parent.data.tags["dataset_version"] == trained["dataset_version"]
+    assert parent.data.tags["champion_decision"] in {"promoted", "kept"}
+    assert "candidate_test_rmse" in parent.data.metrics
+    children = client.search_runs([experiment], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    assert sorted(c.data.tags["family"] for c in children) == sorted(FAMILIES)
+    for child in children:
+        trials = client.search_runs(
+            [experiment], f"tags.mlflow.parentRunId = '{child.info.run_id}'"
+        )
+        assert len(trials) == 2
+        for trial in trials:
+            assert "val_rmse" in trial.data.metrics and trial.data.params
+        metrics = child.data.metrics
+        for key in ("test_rmse", "test_mae", "test_r2", "test_r2_complete", "test_risk_macro_f1"):
+            assert key in metrics, key
+        assert 0 < metrics["test_rmse"] < 0.2 and metrics["test_r2"] > 0.5
+        artifacts = {a.path for a in client.list_artifacts(child.info.run_id)}
+        assert {"confusion_matrix.png", "predictions.png", "importance.png"} <= artifacts
+        assert {"importance.json", "trials.json", "test_metrics.json"} <= artifacts
+
+
+def test_registry_has_family_aliases_and_a_champion(
+    settings: Settings, trained: dict[str, Any], client: Any
+) -> None:
+    for family in FAMILIES:
+        version = client.get_model_version_by_alias(settings.model_name, family)
+        assert version.version == trained["families"][family]["version"]
+        assert version.tags["family"] == family
+        assert float(version.tags["test_rmse"]) > 0
+        assert version.tags["dataset_version"] == trained["dataset_version"]
+    champion = client.get_model_version_by_alias(settings.model_name, settings.champion_alias)
+    best = min(FAMILIES, key=lambda f: trained["families"][f]["test"]["rmse"])
+    assert champion.tags["family"] == best
+
+
+def test_champion_predicts_raw_records_with_missing_values(
+    settings: Settings, trained: dict[str, Any]
+) -> None:
+    model = mlflow.pyfunc.load_model(f"models:/{settings.model_name}@{settings.champion_alias}")
+    records = pd.DataFrame(
+        [
+            {
+                "employee_id": "a",
+                "date_of_joining": "2008-05-01",
+                "gender": "Female",
+                "company_type": "Service",
+                "wfh_setup_available": "No",
+                "designation": 4.0,
+                "resource_allocation": 8.0,
+                "mental_fatigue_score": 8.5,
+            },
+            {
+                "employee_id": "b",
+                "date_of_joining": None,
+                "gender": "Male",
+                "company_type": "Product",
+                "wfh_setup_available": "Yes",
+                "designation": 0.0,
+                "resource_allocation": np.nan,
+                "mental_fatigue_score": np.nan,
+            },
+        ]
+    )
+    predicted = np.asarray(model.predict(records))
+    assert predicted.shape == (2,)
+    assert np.isfinite(predicted).all()
+    assert predicted[0] > predicted[1] + 0.2  # high fatigue + load burns more
+
+
+def test_promotion_gate(
+    settings: Settings, trained: dict[str, Any], client: Any, small_version: str
+) -> None:
+    """A worse model does not take the champion alias; a better one does."""
+    connect_frames = _test_split(settings, small_version)
+    dummy = Pipeline([("preprocess", build_preprocessor()), ("model", DummyRegressor())])
+    train = _split(settings, small_version, "train")
+    dummy.fit(train[list(FEATURE_NAMES)], train["burn_rate"].to_numpy())
+    mlflow.set_experiment("promotion-gate-test")
+    with mlflow.start_run():
+        info = mlflow.sklearn.log_model(dummy, name="model", serialization_format="cloudpickle")
+    worse = mlflow.register_model(info.model_uri, settings.model_name, tags={"family": "dummy"})
+    predicted = dummy.predict(connect_frames[list(FEATURE_NAMES)])
+    worse_rmse = float(np.sqrt(np.mean((predicted - connect_frames["burn_rate"]) ** 2)))
+    before = client.get_model_version_by_alias(settings.model_name, settings.champion_alias)
+
+    kept = promote_if_better(
+        client, settings.model_name, settings.champion_alias, worse.version, worse_rmse,
+        connect_frames,
+    )  # fmt: skip
+    assert not kept.promoted
+    assert kept.previous_rmse is not None and kept.previous_rmse < worse_rmse
+    now = client.get_model_version_by_alias(settings.model_name, settings.champion_alias)
+    assert now.version == before.version
+
+    client.set_registered_model_alias(settings.model_name, settings.champion_alias, worse.version)
+    lightgbm = trained["families"]["lightgbm"]
+    moved = promote_if_better(
+        client, settings.model_name, settings.champion_alias, lightgbm["version"],
+        lightgbm["test"]["rmse"], connect_frames,
+    )  # fmt: skip
+    assert moved.promoted
+    now = client.get_model_version_by_alias(settings.model_name, settings.champion_alias)
+    assert now.version == lightgbm["version"]
+    client.set_registered_model_alias(settings.model_name, settings.champion_alias, before.version)
+
+
+def _split(settings: Settings, version: str, split: str) -> pd.DataFrame:
+    import pyarrow.dataset as pads
+
+    manifest = datasets.resolve(settings, s3.client(settings), version)
+    uri = s3.S3Uri.parse(manifest["splits"][split]["uri"])
+    table = pads.dataset(uri.path, filesystem=s3.arrow_fs(settings), format="parquet").to_table()
+    return table.to_pandas()
+
+
+def _test_split(settings: Settings, version: str) -> pd.DataFrame:
+    return _split(settings, version, "test")
+
+
+def test_same_seed_same_best_params(settings: Settings, small_version: str) -> None:
+    args = ["--dataset-version", small_version, "--trials", "3", "--families", "knn"]
+    env = {"BURNOUT_MODEL_NAME": "seed-check"}
+    runs = [run_module(settings, "ray_jobs.train", *args, extra_env=env) for _ in range(2)]
+    for run in runs:
+        assert run.returncode == 0, run.stderr[-3000:]
+    first, second = (last_json(r.stdout)["families"]["knn"] for r in runs)
+    assert first["best_params"] == second["best_params"]
+    assert first["test"]["rmse"] == pytest.approx(second["test"]["rmse"])
+
+
+def test_no_dataset_version_is_a_clear_error(settings: Settings) -> None:
+    s3.client(settings).create_bucket(Bucket="empty-processed")
+    result = run_module(
+        settings, "ray_jobs.train", extra_env={"BURNOUT_BUCKET_PROCESSED": "empty-processed"}
+    )
+    assert result.returncode == 4
+    assert "no complete dataset version under s3://empty-processed/" in result.stderr
+    assert "ray_jobs.etl" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_mlflow_down_fails_before_compute(settings: Settings) -> None:
+    result = run_module(
+        settings, "ray_jobs.train", extra_env={"BURNOUT_MLFLOW_TRACKING_URI": "http://127.0.0.1:9"}
+    )
+    assert result.returncode == 3
+    assert "MLflow tracking server at http://127.0.0.1:9 is unreachable" in result.stderr
+    assert "connected to Ray" not in result.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not REAL_TRAIN_CSV.exists(), reason="real dataset not present in ../shared/data"
+)
+def test_quality_on_the_real_file(settings: Settings) -> None:
+    target = raw_prefix(settings, "quality-real")
+    upload_file(settings, REAL_TRAIN_CSV, target)
+    etl_run = run_module(settings, "ray_jobs.etl", "--input", str(target))
+    assert etl_run.returncode == 0, etl_run.stderr
+    version = last_json(etl_run.stdout)["dataset_version"]
+    result = run_module(
+        settings, "ray_jobs.train", "--dataset-version", version, "--trials", "8",
+        extra_env={"BURNOUT_MODEL_NAME": "quality-real"}, timeout=1500,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = last_json(result.stdout)
+    champion = summary["families"][summary["champion"]["family"]]["test"]
+    assert champion["r2"] >= 0.90
+    assert champion["r2_complete"] >= 0.92
+    assert champion["risk_macro_f1"] >= 0.85
