@@ -8,9 +8,10 @@ PY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
 UV_VERSION := 0.13.9
 DEMO_ROWS ?= 20000
+DEMO_TRIALS ?= 4
 PYTEST_ARGS ?=
 
-.PHONY: help install up down status demo data etl test test-unit test-integration lint format lock clean reset
+.PHONY: help install up down status demo data etl train test test-unit test-integration lint format lock clean reset
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_.-]+:.*?## ' $(MAKEFILE_LIST) | \
@@ -48,8 +49,11 @@ data: up ## Upload DEMO_ROWS synthetic rows to s3://data/raw/demo/
 etl: up ## Run the ETL on s3://data/raw/demo/ as a Ray job (Jobs API)
 	$(PY) -m ray_jobs.submit -- python -m ray_jobs.etl --input s3://data/raw/demo/
 
+train: up ## Tune LightGBM, KNN and SVM on the latest dataset version (Ray job); TRIALS=N overrides
+	$(PY) -m ray_jobs.submit -- python -m ray_jobs.train $(if $(TRIALS),--trials $(TRIALS),)
+
 demo: up ## Start everything and run the pipeline on demo data, then say what to open
-	$(PY) -m ray_jobs.demo --rows $(DEMO_ROWS)
+	$(PY) -m ray_jobs.demo --rows $(DEMO_ROWS) --trials $(DEMO_TRIALS)
 
 test: install lint ## Install and run the whole test suite (starts the services it needs)
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -1,4 +1,4 @@
-"""The demo: synthetic data -> ETL as a Ray job, then what to open and what to try.
+"""The demo: synthetic data -> ETL -> training, as Ray jobs; then what to open and try.
 
 python -m ray_jobs.demo --rows 20000     (what `make demo` runs after `make up`)
 """
@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from typing import Any
 
 import typer
 
@@ -19,23 +20,49 @@ from ray_jobs.submit import JobsClient, run_job
 log = logging.getLogger(__name__)
 
 
-def _dataset_version(settings: Settings, submission_id: str) -> dict[str, object]:
+def _job_summary(settings: Settings, submission_id: str) -> dict[str, Any]:
+    """The JSON summary a job prints as its last line."""
     logs = JobsClient.from_settings(settings).logs(submission_id)
     line = next(x for x in reversed(logs.splitlines()) if x.startswith('{"dataset_version"'))
     return dict(json.loads(line))
 
 
-def _summary(settings: Settings, summary: dict[str, object], seconds: float) -> str:
-    version = summary["dataset_version"]
+def _champion(training: dict[str, Any]) -> str:
+    champion = training["champion"]
+    family = champion["family"]
+    test = training["families"].get(family, {}).get("test", {})
+    lines = [
+        f"  champion          {family} v{champion['version']}  test RMSE "
+        f"{champion['test_rmse']:.4f}  R2 {champion['test_r2']:.4f}"
+        + (f"  risk macro-F1 {test['risk_macro_f1']:.3f}" if test else ""),
+        f"  decision          {training['promotion_reason']}",
+    ]
+    for name, info in training["families"].items():
+        test = info["test"]
+        lines.append(
+            f"  {name:<17} v{info['version']}  test RMSE {test['rmse']:.4f}  "
+            f"R2 {test['r2']:.4f}  R2 complete rows {test.get('r2_complete', 0):.4f}"
+        )
+    return "\n".join(lines)
+
+
+def _summary(
+    settings: Settings, etl: dict[str, Any], training: dict[str, Any], seconds: float
+) -> str:
+    version = etl["dataset_version"]
     processed = f"s3://{settings.bucket_processed}/{version}/"
+    runs = f"{settings.mlflow_tracking_uri}/#/experiments/{training['experiment_id']}"
     return f"""
 burnout-ray demo finished in {seconds:.0f} s
 
-  dataset version   {version}   rows {summary["rows"]}
+  dataset version   {version}   rows {etl["rows"]}
   published to      {processed}{{train,validation,test,rejects}}/ + _manifest.json
+{_champion(training)}
+  training runs     {runs}
+  registry          {settings.mlflow_tracking_uri}/#/models/{settings.model_name}
 
 Open
-  MLflow UI         {settings.mlflow_tracking_uri}   (experiment 'etl': dataset statistics)
+  MLflow UI         {settings.mlflow_tracking_uri}   (experiments 'etl' and 'training')
   Ray dashboard     {settings.ray_address}   (Jobs tab; token: BURNOUT_RAY_AUTH_TOKEN in .env)
   S3 endpoint       {settings.s3_endpoint_url}   (keys in .env)
 
@@ -43,6 +70,7 @@ Try
   make status                                   health of every local service
   .venv/bin/python -m ray_jobs.ingest upload ../shared/data/employee_burnout_train.csv --name kaggle
   .venv/bin/python -m ray_jobs.submit -- python -m ray_jobs.etl --input s3://{settings.bucket_data}/raw/kaggle/
+  make train                                    tune all families on the latest dataset version
   make down                                     stop everything (data stays in .run/)
 """
 
@@ -54,6 +82,7 @@ app = typer.Typer(help=__doc__, pretty_exceptions_enable=False, add_completion=F
 def main(
     rows: int = typer.Option(20_000, min=1_000, help="synthetic rows to generate"),
     seed: int = typer.Option(42, help="generator seed"),
+    trials: int = typer.Option(4, min=1, help="trials per model family"),
 ) -> None:
     """Generate demo data, run the ETL through the Ray Jobs API and print what to open."""
     started = time.monotonic()
@@ -62,8 +91,13 @@ def main(
     s3.delete_prefix(s3.client(settings), target)
     upload_synthetic(settings, rows, seed, target)
     info = run_job(settings, f"python -m ray_jobs.etl --input {target}", timeout_s=1800)
-    summary = _dataset_version(settings, str(info["submission_id"]))
-    typer.echo(_summary(settings, summary, time.monotonic() - started))
+    etl = _job_summary(settings, str(info["submission_id"]))
+    entrypoint = (
+        f"python -m ray_jobs.train --dataset-version {etl['dataset_version']} --trials {trials}"
+    )
+    info = run_job(settings, entrypoint, timeout_s=3600)
+    training = _job_summary(settings, str(info["submission_id"]))
+    typer.echo(_summary(settings, etl, training, time.monotonic() - started))
 
 
 if __name__ == "__main__":

@@ -187,6 +187,7 @@ def _step4_track_and_register(
         "dataset_version": version,
         "parent_run_id": parent.info.run_id,
         "experiment": EXPERIMENT,
+        "experiment_id": parent.info.experiment_id,
         "families": {
             r.family: {
                 "version": r.version,
