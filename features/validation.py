@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pandas as pd
 
 from features import cleaning
-from features.schema import BURN_RATE, FEATURE_COLUMNS, RAW_COLUMNS, Column
+from features.schema import BURN_RATE, EMPLOYEE_ID, FEATURE_COLUMNS, RAW_COLUMNS, Column
 
 MISSING_TARGET = "missing (rows without a target cannot be used for training)"
 
@@ -57,12 +57,15 @@ def clean_column(column: Column, raw: pd.Series) -> tuple[pd.Series, pd.Series]:
     return cleaning.to_identifier(raw, column.required)
 
 
-def validate(frame: pd.DataFrame, require_target: bool = False) -> Validated:
+def validate(
+    frame: pd.DataFrame, require_target: bool = False, require_id: bool = True
+) -> Validated:
     """Validate a frame whose columns carry canonical (snake_case) names.
 
     Missing feature columns count as missing values; columns outside the schema are ignored.
     With require_target, a missing Burn Rate is a failed rule (training data); otherwise the
-    target is optional and absent columns are fine (scoring data).
+    target is optional and absent columns are fine (scoring data). Without require_id the
+    Employee ID may be missing (API records, where it is only echoed back).
     """
     columns = (
         RAW_COLUMNS if (require_target or BURN_RATE.name in frame.columns) else FEATURE_COLUMNS
@@ -70,9 +73,11 @@ def validate(frame: pd.DataFrame, require_target: bool = False) -> Validated:
     clean: dict[str, pd.Series] = {}
     errors: dict[str, pd.Series] = {}
     for column in columns:
+        if column is EMPLOYEE_ID and not require_id:
+            column = replace(column, required=False)  # noqa: PLW2901
         raw = frame[column.name] if column.name in frame.columns else _missing(frame.index)
         values, messages = clean_column(column, raw)
-        if column is BURN_RATE and require_target:
+        if column.name == BURN_RATE.name and require_target:
             messages = messages.where(~(values.isna() & messages.isna()), MISSING_TARGET)
         clean[column.name] = values
         errors[column.name] = messages

@@ -29,3 +29,23 @@ class NotFound(BurnoutError):
     """A named thing (object, dataset version, model alias) does not exist."""
 
     exit_code = 4
+
+
+class InvalidInput(BurnoutError):
+    """A request's records break the schema; `errors` names each offending field."""
+
+    def __init__(self, errors: list[dict[str, object]]) -> None:
+        self.errors = errors
+        first = errors[0] if errors else {"field": "request", "message": "invalid"}
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        super().__init__(f"{first['field']}: {first['message']}{more}")
+
+
+class TooLarge(BurnoutError):
+    """A request is over a configured size limit."""
+
+
+class ModelUnavailable(BurnoutError):
+    """No model is registered (or loadable) for the requested alias yet."""
+
+    exit_code = 3

@@ -79,3 +79,60 @@ def promote_if_better(
     )
     log.info("promotion: %s", decision.reason)
     return decision
+
+
+def describe_versions(client: Any, name: str) -> list[dict[str, Any]]:
+    """Every registered version with its aliases and the test metrics recorded at training."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        model = client.get_registered_model(name)
+    except MlflowException:
+        return []
+    aliases: dict[str, list[str]] = {}
+    for alias, version in (model.aliases or {}).items():
+        aliases.setdefault(str(version), []).append(alias)
+    versions = client.search_model_versions(f"name='{name}'")
+    described = [_describe(v, sorted(aliases.get(str(v.version), []))) for v in versions]
+    return sorted(described, key=lambda d: int(d["version"]), reverse=True)
+
+
+def _describe(version: Any, aliases: list[str]) -> dict[str, Any]:
+    tags = dict(version.tags or {})
+    metrics = {}
+    for key, value in tags.items():
+        if key.startswith("test_"):
+            try:
+                metrics[key] = float(value)
+            except ValueError:
+                continue
+    return {
+        "name": version.name,
+        "version": str(version.version),
+        "aliases": aliases,
+        "family": tags.get("family", ""),
+        "dataset_version": tags.get("dataset_version", ""),
+        "run_id": version.run_id or tags.get("run_id", ""),
+        "metrics": metrics,
+    }
+
+
+def describe_alias(client: Any, name: str, alias: str) -> dict[str, Any] | None:
+    """One alias: its version, run, params and metrics (None if the alias does not exist)."""
+    version = alias_version(client, name, alias)
+    if version is None:
+        return None
+    model = client.get_registered_model(name)
+    aliases = sorted(a for a, v in (model.aliases or {}).items() if str(v) == str(version.version))
+    described = _describe(version, aliases)
+    params: dict[str, str] = {}
+    if described["run_id"]:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            params = dict(client.get_run(described["run_id"]).data.params)
+        except MlflowException:
+            params = {}
+    described["params"] = params
+    described["alias"] = alias
+    return described

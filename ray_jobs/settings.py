@@ -56,6 +56,16 @@ class Settings(BaseSettings):
 
     serve_http_port: int = Field(8800, ge=1, le=65535)
     serve_grpc_port: int = Field(50051, ge=1, le=65535)
+    serve_app_name: str = "burnout"
+    serve_min_replicas: int = Field(1, ge=1)
+    serve_max_replicas: int = Field(2, ge=1)
+    serve_target_ongoing_requests: float = Field(32, gt=0)
+    serve_max_ongoing_requests: int = Field(256, ge=1)
+    serve_max_records: int = Field(10_000, ge=1)
+    serve_max_body_mb: float = Field(16, gt=0)
+    serve_batch_size: int = Field(64, ge=1)
+    serve_batch_wait_s: float = Field(0.005, ge=0)
+    serve_poll_interval_s: float = Field(0, ge=0)
     airflow_port: int = Field(8080, ge=1, le=65535)
 
     @model_validator(mode="after")

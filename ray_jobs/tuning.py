@@ -133,7 +133,11 @@ def _tune(
     )
     runnable = tune.with_resources(
         tune.with_parameters(
-            trainable, family=family, seed=seed, train=train, validation=validation
+            _named_trainable(f"{settings['run_name']}-{family}"),
+            family=family,
+            seed=seed,
+            train=train,
+            validation=validation,
         ),
         {"cpu": float(settings["cpus_per_trial"])},
     )
@@ -154,6 +158,22 @@ def _tune(
         ),
     )
     return tuner.fit()
+
+
+def _named_trainable(name: str) -> Any:
+    """A copy of `trainable` with its own name.
+
+    Tune registers function trainables (and with_parameters data) in a cluster-wide registry
+    keyed by the function's name; three Tuners running at once would overwrite each other's
+    "trainable" and run knn trials with svm's parameters.
+    """
+
+    def run(config: dict[str, Any], **kwargs: Any) -> None:
+        trainable(config, **kwargs)
+
+    safe = "".join(ch if ch.isalnum() else "_" for ch in name)
+    run.__name__ = run.__qualname__ = f"trainable_{safe}"
+    return run
 
 
 def _permutation_importance(model: Any, frame: pd.DataFrame, seed: int) -> dict[str, float]:

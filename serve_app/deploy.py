@@ -1,0 +1,104 @@
+"""Deploy, inspect and remove the Serve application on the Ray cluster.
+
+    python -m serve_app.deploy up | down | status
+
+Proxies bind to BURNOUT_HOST (127.0.0.1): REST + GraphQL on BURNOUT_SERVE_HTTP_PORT,
+gRPC on BURNOUT_SERVE_GRPC_PORT.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+import httpx
+import typer
+
+from ray_jobs import cli, tracking
+from ray_jobs.cluster import connect
+from ray_jobs.errors import ServiceUnavailable
+from ray_jobs.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+GRPC_SERVICERS = [
+    "serve_app.protos.burnout_pb2_grpc.add_BurnoutServiceServicer_to_server",
+    "grpc_health.v1.health_pb2_grpc.add_HealthServicer_to_server",
+]
+READY_TIMEOUT_S = 180.0
+
+
+def deploy(settings: Settings) -> None:
+    """Start Serve (if needed) with our proxy options and deploy the application."""
+    tracking.use_tracking_server(settings)
+    connect(settings)
+    from ray import serve
+
+    from serve_app.deployment import build
+
+    serve.start(
+        http_options={"host": settings.host, "port": settings.serve_http_port},
+        grpc_options={"port": settings.serve_grpc_port, "grpc_servicer_functions": GRPC_SERVICERS},
+        logging_config={"log_level": "WARNING", "enable_access_log": False},
+    )
+    serve.run(build(settings), name=settings.serve_app_name, route_prefix="/", blocking=False)
+    _wait_ready(settings)
+    log.info(
+        "serving: REST http://%s:%d (docs /docs, GraphQL /graphql), gRPC %s:%d",
+        settings.host, settings.serve_http_port, settings.host, settings.serve_grpc_port,
+    )  # fmt: skip
+
+
+def _wait_ready(settings: Settings) -> None:
+    url = f"http://{settings.host}:{settings.serve_http_port}/health"
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise ServiceUnavailable(f"the Serve application did not answer on {url}")
+
+
+def undeploy(settings: Settings) -> None:
+    """Delete the application (the Ray cluster keeps running)."""
+    connect(settings)
+    from ray import serve
+
+    serve.delete(settings.serve_app_name)
+
+
+app = typer.Typer(help=__doc__, no_args_is_help=True, pretty_exceptions_enable=False)
+
+
+@app.command()
+def up() -> None:
+    """Deploy (or update) the application and wait until it answers."""
+    deploy(get_settings())
+
+
+@app.command()
+def down() -> None:
+    """Remove the application."""
+    undeploy(get_settings())
+
+
+@app.command()
+def status() -> None:
+    """Serve's view of the application (replicas, autoscaling) as JSON."""
+    settings = get_settings()
+    connect(settings)
+    from ray import serve
+
+    typer.echo(
+        json.dumps(
+            serve.status().applications[settings.serve_app_name].to_dict(), indent=2, default=str
+        )
+    )
+
+
+if __name__ == "__main__":
+    cli.run(app)

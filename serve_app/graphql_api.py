@@ -1,0 +1,148 @@
+"""GraphQL (strawberry) over the same backend: health, models, model(alias), predict, reload."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.fastapi import GraphQLRouter
+from strawberry.scalars import JSON
+
+from ray_jobs.errors import InvalidInput, ModelUnavailable, NotFound, TooLarge
+
+
+@strawberry.input(description="One employee; nulls are imputed by the model's pipeline.")
+class EmployeeInput:
+    gender: str
+    company_type: str
+    wfh_setup_available: str
+    designation: float
+    employee_id: str | None = None
+    date_of_joining: str | None = None
+    resource_allocation: float | None = None
+    mental_fatigue_score: float | None = None
+
+
+@strawberry.type
+class ModelRef:
+    name: str
+    alias: str
+    version: str
+
+
+@strawberry.type
+class Prediction:
+    employee_id: str | None
+    burn_rate: float
+    risk_level: str
+    model: ModelRef
+
+
+@strawberry.type
+class ModelVersion:
+    name: str
+    version: str
+    aliases: list[str]
+    family: str
+    dataset_version: str
+    run_id: str
+    metrics: JSON
+    params: JSON | None = None
+
+
+@strawberry.type
+class Health:
+    status: str
+    ready: bool
+    loaded: JSON
+
+
+def _version(data: dict[str, Any]) -> ModelVersion:
+    return ModelVersion(
+        name=data["name"],
+        version=data["version"],
+        aliases=data["aliases"],
+        family=data["family"],
+        dataset_version=data["dataset_version"],
+        run_id=data["run_id"],
+        metrics=data["metrics"],
+        params=data.get("params"),
+    )
+
+
+def _graphql_error(error: Exception) -> GraphQLError:
+    """Map our errors to GraphQL errors with a machine-readable code (and the fields)."""
+    if isinstance(error, InvalidInput):
+        fields = [e["field"] for e in error.errors]
+        return GraphQLError(
+            str(error),
+            extensions={"code": "BAD_USER_INPUT", "fields": fields, "errors": error.errors},
+        )
+    codes = {NotFound: "NOT_FOUND", ModelUnavailable: "UNAVAILABLE", TooLarge: "BAD_USER_INPUT"}
+    code = next((c for t, c in codes.items() if isinstance(error, t)), "INTERNAL")
+    return GraphQLError(str(error), extensions={"code": code})
+
+
+def _backend(info: strawberry.Info) -> Any:
+    return info.context["backend"]
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="Liveness and the loaded model versions.")
+    def health(self, info: strawberry.Info) -> Health:
+        data = _backend(info).health()
+        return Health(status=data["status"], ready=data["ready"], loaded=data["loaded"])
+
+    @strawberry.field(description="Registered versions with aliases and test metrics.")
+    def models(self, info: strawberry.Info) -> list[ModelVersion]:
+        return [_version(m) for m in _backend(info).list_models()]
+
+    @strawberry.field(description="One alias: version, run, params and metrics.")
+    def model(self, info: strawberry.Info, alias: str) -> ModelVersion:
+        try:
+            return _version(_backend(info).get_model(alias))
+        except (NotFound, ModelUnavailable) as error:
+            raise _graphql_error(error) from None
+
+    @strawberry.field(description="Burn rate and risk level per record.")
+    async def predict(
+        self, info: strawberry.Info, records: list[EmployeeInput], model: str | None = None
+    ) -> list[Prediction]:
+        payload = [strawberry.asdict(r) for r in records]
+        try:
+            predictions = await _backend(info).predict(payload, model)
+        except (InvalidInput, NotFound, ModelUnavailable, TooLarge) as error:
+            raise _graphql_error(error) from None
+        return [
+            Prediction(
+                employee_id=p["employee_id"],
+                burn_rate=p["burn_rate"],
+                risk_level=p["risk_level"],
+                model=ModelRef(**p["model"]),
+            )
+            for p in predictions
+        ]
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(description="Pick up moved aliases; returns alias -> version.")
+    def reload(self, info: strawberry.Info, aliases: list[str] | None = None) -> JSON:
+        try:
+            return _backend(info).reload(aliases)
+        except (NotFound, ModelUnavailable) as error:
+            raise _graphql_error(error) from None
+
+
+SCHEMA = strawberry.Schema(query=Query, mutation=Mutation)
+
+
+def build_router(backend: Any) -> GraphQLRouter:
+    """The /graphql router (GraphiQL in the browser) bound to one backend."""
+
+    async def context() -> dict[str, Any]:
+        return {"backend": backend}
+
+    return GraphQLRouter(SCHEMA, context_getter=context, graphql_ide="graphiql")

@@ -1,0 +1,177 @@
+"""The one prediction path behind REST, GraphQL and gRPC: validate, load by alias, predict.
+
+Models are loaded from the MLflow registry by alias through an injected loader (tests hand in
+their own), cached per alias, and swapped atomically on reload so in-flight requests finish on
+the model they started with.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features.risk import clip_burn_rate, risk_level
+from features.schema import FEATURE_NAMES
+from features.validation import validate
+from ray_jobs.errors import InvalidInput, ModelUnavailable, NotFound, TooLarge
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A model pipeline and the registry coordinates it came from."""
+
+    name: str
+    alias: str
+    version: str
+    run_id: str
+    model: Any
+    loaded_at: float = field(default_factory=time.time)
+
+    def ref(self) -> dict[str, str]:
+        return {"name": self.name, "alias": self.alias, "version": self.version}
+
+
+Loader = Callable[[str], LoadedModel]
+
+
+def registry_loader(tracking_uri: str, model_name: str) -> Loader:
+    """Load `models:/<name>/<version>` for an alias from the MLflow registry."""
+
+    def load(alias: str) -> LoadedModel:
+        import mlflow
+
+        from ray_jobs.registry import alias_version, describe_versions
+
+        client = mlflow.MlflowClient(tracking_uri)
+        version = alias_version(client, model_name, alias)
+        if version is None:
+            if not describe_versions(client, model_name):
+                raise ModelUnavailable(
+                    f"no model is registered as '{model_name}' yet: run training "
+                    "(`make train` or `python -m ray_jobs.train`)"
+                )
+            raise NotFound(f"model alias '{alias}' does not exist for '{model_name}'")
+        mlflow.set_tracking_uri(tracking_uri)
+        model = mlflow.sklearn.load_model(f"models:/{model_name}/{version.version}")
+        return LoadedModel(model_name, alias, str(version.version), version.run_id or "", model)
+
+    return load
+
+
+class PredictionService:
+    """Validation, model cache and prediction: everything the three protocols share."""
+
+    def __init__(self, loader: Loader, default_alias: str, max_records: int) -> None:
+        self._loader = loader
+        self.default_alias = default_alias
+        self.max_records = max_records
+        self._models: dict[str, LoadedModel] = {}
+        self._lock = threading.Lock()
+
+    # -- models ---------------------------------------------------------------------------------
+
+    def model(self, alias: str | None = None) -> LoadedModel:
+        """The cached model for an alias, loading it on first use."""
+        alias = alias or self.default_alias
+        cached = self._models.get(alias)
+        if cached is not None:
+            return cached
+        with self._lock:
+            if alias not in self._models:
+                self._models[alias] = self._loader(alias)
+                log.info(
+                    "loaded %s@%s v%s", self._models[alias].name, alias, self._models[alias].version
+                )
+            return self._models[alias]
+
+    def loaded(self) -> dict[str, LoadedModel]:
+        return dict(self._models)
+
+    def reload(self, aliases: list[str] | None = None) -> dict[str, str]:
+        """Reload aliases (all cached ones plus the default); swap each only once loaded."""
+        targets = aliases or sorted({*self._models, self.default_alias})
+        versions: dict[str, str] = {}
+        for alias in targets:
+            fresh = self._loader(alias)
+            with self._lock:
+                self._models[alias] = fresh
+            versions[alias] = fresh.version
+        return versions
+
+    def try_load_default(self) -> None:
+        """Warm the default alias at start-up; a missing model is not fatal (503 until trained)."""
+        try:
+            self.model()
+        except (ModelUnavailable, NotFound) as error:
+            log.warning("no model loaded yet: %s", error)
+
+    # -- records --------------------------------------------------------------------------------
+
+    def frame(self, records: list[dict[str, Any]], prefix: str = "records") -> pd.DataFrame:
+        """Validate raw records with the features rules; InvalidInput names every bad field."""
+        if len(records) > self.max_records:
+            raise TooLarge(
+                f"{len(records)} records in one request; the limit is {self.max_records} "
+                "(BURNOUT_SERVE_MAX_RECORDS); use POST /predict/stream or the batch scoring job"
+            )
+        raw = pd.DataFrame.from_records(records, columns=list(FEATURE_NAMES))
+        checked = validate(raw.astype(object), require_target=False, require_id=False)
+        if not checked.valid.all():
+            errors = []
+            for row, column in zip(*np.where(checked.errors.notna().to_numpy()), strict=True):
+                name = checked.errors.columns[column]
+                errors.append(
+                    {
+                        "field": f"{prefix}[{row}].{name}",
+                        "loc": [prefix, int(row), name],
+                        "message": str(checked.errors.iat[row, column]),
+                    }
+                )
+            raise InvalidInput(errors)
+        return checked.clean
+
+    def predict_frame(self, frame: pd.DataFrame, model: LoadedModel) -> list[dict[str, Any]]:
+        """Burn rate (clipped) and risk level per validated row."""
+        rates = clip_burn_rate(model.model.predict(frame[list(FEATURE_NAMES)]))
+        levels = risk_level(rates)
+        ids = frame["employee_id"].tolist()
+        ref = model.ref()
+        return [
+            {"employee_id": i, "burn_rate": float(r), "risk_level": str(level), "model": ref}
+            for i, r, level in zip(ids, rates, levels, strict=True)
+        ]
+
+    def predict_groups(
+        self, groups: list[tuple[pd.DataFrame, LoadedModel]]
+    ) -> list[list[dict[str, Any]]]:
+        """Many requests at once: one DataFrame and one predict per model, split back after."""
+        results: list[list[dict[str, Any]]] = [[] for _ in groups]
+        by_model: dict[int, list[int]] = {}
+        for index, (_, model) in enumerate(groups):
+            by_model.setdefault(id(model), []).append(index)
+        for indexes in by_model.values():
+            model = groups[indexes[0]][1]
+            merged = pd.concat([groups[i][0] for i in indexes], ignore_index=True)
+            predictions = self.predict_frame(merged, model)
+            start = 0
+            for i in indexes:
+                size = len(groups[i][0])
+                results[i] = predictions[start : start + size]
+                start += size
+        return results
+
+    def predict(
+        self, records: list[dict[str, Any]], alias: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Validate and predict in one call (no batching across requests)."""
+        frame = self.frame(records)
+        return self.predict_frame(frame, self.model(alias))

@@ -1,0 +1,185 @@
+"""The FastAPI app of the ingress: REST routes, error mapping, GraphQL mounted at /graphql."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
+
+from fastapi import FastAPI, Query, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import ValidationError
+
+from ray_jobs.errors import InvalidInput, ModelUnavailable, NotFound, TooLarge
+from serve_app.schemas import EmployeeRecord, PredictRequest, PredictResponse
+
+STREAM_CHUNK = 256
+
+
+class Backend(Protocol):
+    """What the routes need from the deployment (the same calls GraphQL and gRPC make)."""
+
+    max_body_bytes: int
+
+    async def predict(
+        self, records: list[dict[str, Any]], alias: str | None
+    ) -> list[dict[str, Any]]: ...
+    def health(self) -> dict[str, Any]: ...
+    def list_models(self) -> list[dict[str, Any]]: ...
+    def get_model(self, alias: str) -> dict[str, Any]: ...
+    def reload(self, aliases: list[str] | None) -> dict[str, str]: ...
+
+
+def _error(status: int, detail: Any) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"detail": detail})
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(InvalidInput)
+    async def invalid(_: Request, error: InvalidInput) -> JSONResponse:
+        detail = [
+            {"loc": ["body", *e["loc"]], "msg": e["message"], "type": "value_error"}
+            for e in error.errors
+        ]
+        return _error(422, detail)
+
+    @app.exception_handler(TooLarge)
+    async def too_large(_: Request, error: TooLarge) -> JSONResponse:
+        return _error(413, str(error))
+
+    @app.exception_handler(NotFound)
+    async def not_found(_: Request, error: NotFound) -> JSONResponse:
+        return _error(404, str(error))
+
+    @app.exception_handler(ModelUnavailable)
+    async def unavailable(_: Request, error: ModelUnavailable) -> JSONResponse:
+        return _error(503, str(error))
+
+
+def build_app(backend: Backend, graphql_router: Any | None = None) -> FastAPI:
+    """Routes over the backend; one prediction path for every endpoint."""
+    app = FastAPI(
+        title="burnout-ray",
+        description="Employee burn-rate predictions: REST here, GraphQL at /graphql, and gRPC",
+        version="1",
+    )
+    _install_error_handlers(app)
+
+    @app.middleware("http")
+    async def limit_body(request: Request, call_next: Any) -> Any:
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > backend.max_body_bytes:
+            return _error(413, f"request body over {backend.max_body_bytes} bytes")
+        return await call_next(request)
+
+    @app.get("/health")
+    async def health() -> dict[str, Any]:
+        """Liveness, and which model versions this replica has loaded."""
+        return backend.health()
+
+    @app.get("/models")
+    async def models() -> dict[str, Any]:
+        """Registered versions, their aliases and test metrics (from the registry)."""
+        return {"models": backend.list_models()}
+
+    @app.get("/models/{alias}")
+    async def model(alias: str) -> dict[str, Any]:
+        """One alias: version, run id, params, metrics and dataset version."""
+        return backend.get_model(alias)
+
+    @app.post("/models/reload")
+    async def reload(alias: list[str] | None = Query(None)) -> dict[str, Any]:  # noqa: B008
+        """Pick up moved aliases (default: every loaded alias and the default one)."""
+        return {"reloaded": backend.reload(alias)}
+
+    @app.post("/predict", response_model=PredictResponse)
+    async def predict(
+        body: PredictRequest, model: str | None = Query(None, max_length=64)
+    ) -> dict[str, Any]:
+        """Score one or many raw employee records."""
+        records = [r.model_dump() for r in body.records]
+        predictions = await backend.predict(records, model)
+        return {"predictions": predictions, "model": predictions[0]["model"]}
+
+    @app.post("/predict/stream")
+    async def predict_stream(
+        request: Request, model: str | None = Query(None, max_length=64)
+    ) -> StreamingResponse:
+        """NDJSON in (one record per line), NDJSON out: a prediction or an error per line."""
+        return StreamingResponse(
+            _stream(backend, request, model), media_type="application/x-ndjson"
+        )
+
+    if graphql_router is not None:
+        app.include_router(graphql_router, prefix="/graphql")
+    return app
+
+
+async def _stream(backend: Backend, request: Request, alias: str | None) -> AsyncIterator[bytes]:
+    pending: list[tuple[int, dict[str, Any]]] = []
+    number = 0
+    buffer = b""
+    async for chunk in request.stream():
+        buffer += chunk
+        *lines, buffer = buffer.split(b"\n")
+        for line in lines:
+            number += 1
+            async for out in _take(backend, number, line, pending, alias):
+                yield out
+    if buffer.strip():
+        number += 1
+        async for out in _take(backend, number, buffer, pending, alias):
+            yield out
+    async for out in _flush(backend, pending, alias):
+        yield out
+
+
+async def _take(
+    backend: Backend,
+    number: int,
+    line: bytes,
+    pending: list[tuple[int, dict[str, Any]]],
+    alias: str | None,
+) -> AsyncIterator[bytes]:
+    if not line.strip():
+        return
+    try:
+        record = EmployeeRecord.model_validate_json(line).model_dump()
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "record"
+        yield _line({"line": number, "error": f"{field}: {first['msg']}"})
+        return
+    pending.append((number, record))
+    if len(pending) >= STREAM_CHUNK:
+        async for out in _flush(backend, pending, alias):
+            yield out
+
+
+async def _flush(
+    backend: Backend, pending: list[tuple[int, dict[str, Any]]], alias: str | None
+) -> AsyncIterator[bytes]:
+    if not pending:
+        return
+    batch = list(pending)
+    pending.clear()
+    try:
+        predictions = await backend.predict([r for _, r in batch], alias)
+    except InvalidInput:
+        # Score what is valid; name the bad lines one by one.
+        for number, record in batch:
+            try:
+                (prediction,) = await backend.predict([record], alias)
+                yield _line({"line": number, **prediction})
+            except InvalidInput as error:
+                yield _line({"line": number, "error": str(error).replace("records[0].", "")})
+        return
+    except (NotFound, ModelUnavailable) as error:
+        yield _line({"error": str(error)})
+        return
+    for (number, _), prediction in zip(batch, predictions, strict=True):
+        yield _line({"line": number, **prediction})
+
+
+def _line(payload: dict[str, Any]) -> bytes:
+    return (json.dumps(payload) + "\n").encode()
