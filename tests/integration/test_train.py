@@ -19,6 +19,7 @@ from ray_jobs.ingest import raw_prefix, upload_file, upload_synthetic
 from ray_jobs.registry import promote_if_better
 from ray_jobs.settings import Settings
 from ray_jobs.submit import JobsClient, run_job
+from ray_jobs.train import DEFAULT_CONFIG, load_config
 from tests.conftest import REAL_TRAIN_CSV, run_module
 
 pytestmark = pytest.mark.integration
@@ -74,8 +75,12 @@ def test_run_structure_parent_family_trials(trained: dict[str, Any], client: Any
             [experiment], f"tags.mlflow.parentRunId = '{child.info.run_id}'"
         )
         assert len(trials) == 2
+        space = set(
+            load_config(DEFAULT_CONFIG, None, None)["families"][child.data.tags["family"]]["space"]
+        )
         for trial in trials:
-            assert "val_rmse" in trial.data.metrics and trial.data.params
+            assert "val_rmse" in trial.data.metrics
+            assert set(trial.data.params) == space  # each family ran its own trainable
         metrics = child.data.metrics
         for key in ("test_rmse", "test_mae", "test_r2", "test_r2_complete", "test_risk_macro_f1"):
             assert key in metrics, key
