@@ -10,8 +10,9 @@ UV_VERSION := 0.13.9
 DEMO_ROWS ?= 20000
 DEMO_TRIALS ?= 4
 PYTEST_ARGS ?=
+STUBS := serve_app/protos/burnout_pb2.py serve_app/protos/burnout_pb2_grpc.py
 
-.PHONY: help install up down status demo data etl train test test-unit test-integration lint format lock clean reset
+.PHONY: help install up down status demo data etl train serve test test-unit test-integration lint format lock clean reset
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_.-]+:.*?## ' $(MAKEFILE_LIST) | \
@@ -25,7 +26,11 @@ $(VENV)/.installed: pyproject.toml requirements/lock.txt
 	$(UV) pip install --quiet --python $(PY) --no-deps -e .
 	touch $@
 
-install: $(VENV)/.installed ## Create .venv and install the locked dependencies and this project
+# gRPC stubs are generated, never committed or edited (package-qualified imports for Serve's proxy).
+$(STUBS): serve_app/protos/burnout.proto $(VENV)/.installed
+	$(PY) -m grpc_tools.protoc -I . --python_out=. --grpc_python_out=. serve_app/protos/burnout.proto
+
+install: $(VENV)/.installed $(STUBS) ## Create .venv, install the locked dependencies and this project
 
 .env: .env.example
 	@test -f .env || $(PYTHON) -c 'import re, secrets; \
@@ -51,6 +56,9 @@ etl: up ## Run the ETL on s3://data/raw/demo/ as a Ray job (Jobs API)
 
 train: up ## Tune LightGBM, KNN and SVM on the latest dataset version (Ray job); TRIALS=N overrides
 	$(PY) -m ray_jobs.submit -- python -m ray_jobs.train $(if $(TRIALS),--trials $(TRIALS),)
+
+serve: up ## Deploy the Serve app (REST+GraphQL :8800, gRPC :50051) with the champion model
+	$(PY) -m serve_app.deploy up
 
 demo: up ## Start everything and run the pipeline on demo data, then say what to open
 	$(PY) -m ray_jobs.demo --rows $(DEMO_ROWS) --trials $(DEMO_TRIALS)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import mlflow
@@ -15,45 +14,16 @@ from sklearn.pipeline import Pipeline
 from features.preprocessing import build_preprocessor
 from features.schema import FEATURE_NAMES
 from ray_jobs import datasets, s3
-from ray_jobs.ingest import raw_prefix, upload_file, upload_synthetic
+from ray_jobs.ingest import raw_prefix, upload_file
 from ray_jobs.registry import promote_if_better
 from ray_jobs.settings import Settings
-from ray_jobs.submit import JobsClient, run_job
 from ray_jobs.train import DEFAULT_CONFIG, load_config
 from tests.conftest import REAL_TRAIN_CSV, run_module
+from tests.integration.conftest import last_json
 
 pytestmark = pytest.mark.integration
 
 FAMILIES = ("lightgbm", "knn", "svm")
-
-
-def last_json(text: str) -> dict[str, Any]:
-    return json.loads(next(x for x in reversed(text.splitlines()) if x.startswith("{")))
-
-
-def etl(settings: Settings, name: str, rows: int, seed: int) -> str:
-    target = raw_prefix(settings, name)
-    upload_synthetic(settings, rows, seed, target)
-    result = run_module(settings, "ray_jobs.etl", "--input", str(target))
-    assert result.returncode == 0, result.stderr
-    return str(last_json(result.stdout)["dataset_version"])
-
-
-@pytest.fixture(scope="module")
-def small_version(settings: Settings) -> str:
-    return etl(settings, "train-small", 4_000, 21)
-
-
-@pytest.fixture(scope="module")
-def trained(settings: Settings, small_version: str) -> dict[str, Any]:
-    """A tiny-budget training run, submitted over the Ray Jobs API like Airflow does."""
-    info = run_job(
-        settings,
-        f"python -m ray_jobs.train --dataset-version {small_version} --trials 2",
-        echo=False,
-        timeout_s=900,
-    )
-    return last_json(JobsClient.from_settings(settings).logs(info["submission_id"]))
 
 
 @pytest.fixture(scope="module")

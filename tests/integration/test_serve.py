@@ -1,0 +1,365 @@
+"""The Serve application over real sockets: REST, GraphQL and gRPC against a trained model."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import grpc
+import httpx
+import mlflow
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from features.risk import risk_level
+from ray_jobs.settings import Settings
+from serve_app.protos import burnout_pb2 as pb
+from serve_app.protos import burnout_pb2_grpc
+from tests.conftest import run_module
+
+pytestmark = pytest.mark.integration
+
+RECORDS: list[dict[str, Any]] = [
+    {
+        "employee_id": "e1",
+        "date_of_joining": "2008-09-30",
+        "gender": "Female",
+        "company_type": "Service",
+        "wfh_setup_available": "No",
+        "designation": 3,
+        "resource_allocation": 7,
+        "mental_fatigue_score": 8.1,
+    },
+    {
+        "employee_id": "e2",
+        "gender": "Male",
+        "company_type": "Product",
+        "wfh_setup_available": "Yes",
+        "designation": 1,
+        "resource_allocation": None,
+        "mental_fatigue_score": None,
+    },
+]
+
+
+@pytest.fixture(scope="session")
+def served(settings: Settings, trained: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    result = run_module(settings, "serve_app.deploy", "up", timeout=400)
+    assert result.returncode == 0, result.stderr[-3000:]
+    yield trained
+    run_module(settings, "serve_app.deploy", "down", timeout=120)
+
+
+@pytest.fixture(scope="session")
+def rest(settings: Settings, served: dict[str, Any]) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=f"http://127.0.0.1:{settings.serve_http_port}", timeout=30) as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+def channel(settings: Settings, served: dict[str, Any]) -> Iterator[grpc.Channel]:
+    with grpc.insecure_channel(f"127.0.0.1:{settings.serve_grpc_port}") as ch:
+        yield ch
+
+
+@pytest.fixture(scope="session")
+def stub(channel: grpc.Channel) -> burnout_pb2_grpc.BurnoutServiceStub:
+    return burnout_pb2_grpc.BurnoutServiceStub(channel)
+
+
+def metadata(settings: Settings) -> tuple[tuple[str, str], ...]:
+    return (("application", settings.serve_app_name),)
+
+
+def graphql(
+    rest: httpx.Client, query: str, variables: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    response = rest.post("/graphql", json={"query": query, "variables": variables or {}})
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def to_proto(record: dict[str, Any]) -> pb.Employee:
+    fields = {k: v for k, v in record.items() if v is not None}
+    return pb.Employee(**fields)
+
+
+GQL_PREDICT = """
+query($records: [EmployeeInput!]!, $model: String) {
+  predict(records: $records, model: $model) {
+    employeeId burnRate riskLevel model { alias version }
+  }
+}"""
+
+
+def camel(record: dict[str, Any]) -> dict[str, Any]:
+    def convert(name: str) -> str:
+        head, *rest = name.split("_")
+        return head + "".join(p.title() for p in rest)
+
+    return {convert(k): v for k, v in record.items()}
+
+
+# -- REST ---------------------------------------------------------------------------------------
+
+
+def test_health_names_the_loaded_champion(rest: httpx.Client, settings: Settings) -> None:
+    body = rest.get("/health").json()
+    assert body["ready"] is True and body["status"] == "ok"
+    client = mlflow.MlflowClient(settings.mlflow_tracking_uri)
+    champion = client.get_model_version_by_alias(settings.model_name, settings.champion_alias)
+    assert body["model"]["version"] == str(champion.version)
+
+
+def test_models_come_from_the_registry(rest: httpx.Client, served: dict[str, Any]) -> None:
+    models = rest.get("/models").json()["models"]
+    by_version = {m["version"]: m for m in models}
+    for family, info in served["families"].items():
+        entry = by_version[info["version"]]
+        assert family in entry["aliases"]
+        assert entry["metrics"]["test_rmse"] == pytest.approx(info["test"]["rmse"], abs=1e-5)
+    detail = rest.get("/models/lightgbm").json()
+    assert detail["version"] == served["families"]["lightgbm"]["version"]
+    assert detail["dataset_version"] == served["dataset_version"]
+    assert "num_leaves" in detail["params"] and "test_r2" in detail["metrics"]
+    assert rest.get("/models/nope").status_code == 404
+
+
+def test_predict_raw_records_with_missing_values(rest: httpx.Client) -> None:
+    response = rest.post("/predict", json={"records": RECORDS})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    rates = [p["burn_rate"] for p in body["predictions"]]
+    assert [p["employee_id"] for p in body["predictions"]] == ["e1", "e2"]
+    assert all(0 <= r <= 1 for r in rates) and rates[0] > rates[1]
+    assert [p["risk_level"] for p in body["predictions"]] == list(risk_level(rates))
+    assert body["model"]["alias"] == "champion"
+
+
+def test_predict_accepts_raw_csv_names(rest: httpx.Client) -> None:
+    raw = {
+        "Employee ID": "x",
+        "Gender": "Male",
+        "Company Type": "Service",
+        "WFH Setup Available": "No",
+        "Designation": 2,
+        "Resource Allocation": 5,
+        "Mental Fatigue Score": 6.0,
+    }
+    response = rest.post("/predict", json={"records": [raw]})
+    assert response.status_code == 200, response.text
+    assert response.json()["predictions"][0]["employee_id"] == "x"
+
+
+def test_other_aliases_are_served(rest: httpx.Client, served: dict[str, Any]) -> None:
+    for family in ("lightgbm", "knn", "svm"):
+        body = rest.post(f"/predict?model={family}", json={"records": RECORDS}).json()
+        assert body["model"] == {
+            "name": body["model"]["name"],
+            "alias": family,
+            "version": served["families"][family]["version"],
+        }
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"designation": 9}, "designation"),
+        ({"gender": "Other"}, "gender"),
+        ({"mental_fatigue_score": -1}, "mental_fatigue_score"),
+        ({"date_of_joining": "31/12/2008"}, "date_of_joining"),
+        ({"designation": "abc"}, "designation"),
+        ({"unexpected": 1}, "unexpected"),
+    ],
+)
+def test_bad_records_get_422_naming_the_field(
+    rest: httpx.Client, change: dict[str, Any], field: str
+) -> None:
+    record = {**RECORDS[0], **change}
+    response = rest.post("/predict", json={"records": [RECORDS[1], record]})
+    assert response.status_code == 422
+    locations = [d["loc"] for d in response.json()["detail"]]
+    assert ["body", "records", 1, field] in locations, locations
+
+
+def test_unknown_alias_is_404_and_limits_are_413(rest: httpx.Client, settings: Settings) -> None:
+    assert rest.post("/predict?model=nope", json={"records": RECORDS}).status_code == 404
+    many = {"records": [RECORDS[0]] * (settings.serve_max_records + 1)}
+    response = rest.post("/predict", json=many)
+    assert response.status_code == 413
+    assert "limit" in response.json()["detail"]
+    assert rest.post("/predict", json={"records": []}).status_code == 422
+
+
+def test_stream_ndjson(rest: httpx.Client) -> None:
+    lines = [json.dumps(RECORDS[i % 2]) for i in range(300)]
+    lines[10] = json.dumps({**RECORDS[0], "designation": 42})
+    lines[20] = "{not json"
+    response = rest.post(
+        "/predict/stream", content="\n".join(lines).encode(),
+        headers={"content-type": "application/x-ndjson"},
+    )  # fmt: skip
+    assert response.status_code == 200
+    out = [json.loads(x) for x in response.text.splitlines()]
+    assert len(out) == 300
+    by_line = {o["line"]: o for o in out}
+    assert "designation" in by_line[11]["error"]
+    assert "error" in by_line[21]
+    assert sum("burn_rate" in o for o in out) == 298
+
+
+def test_openapi_docs(rest: httpx.Client) -> None:
+    assert rest.get("/docs").status_code == 200
+    paths = rest.get("/openapi.json").json()["paths"]
+    assert {"/predict", "/predict/stream", "/models", "/models/{alias}", "/health"} <= set(paths)
+
+
+# -- GraphQL ------------------------------------------------------------------------------------
+
+
+def test_graphql_queries(rest: httpx.Client, served: dict[str, Any]) -> None:
+    body = graphql(rest, "{ health { status ready } models { version aliases family metrics } }")
+    assert body["data"]["health"]["ready"] is True
+    assert {m["family"] for m in body["data"]["models"]} >= {"lightgbm", "knn", "svm"}
+    one = graphql(rest, '{ model(alias: "knn") { version params datasetVersion } }')
+    assert one["data"]["model"]["version"] == served["families"]["knn"]["version"]
+    missing = graphql(rest, '{ model(alias: "nope") { version } }')
+    assert missing["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+    assert rest.get("/graphql", headers={"accept": "text/html"}).status_code == 200
+
+
+def test_graphql_predict_and_errors(rest: httpx.Client) -> None:
+    body = graphql(rest, GQL_PREDICT, {"records": [camel(r) for r in RECORDS]})
+    assert [p["employeeId"] for p in body["data"]["predict"]] == ["e1", "e2"]
+    bad = camel({**RECORDS[0], "designation": 7})
+    error = graphql(rest, GQL_PREDICT, {"records": [bad]})["errors"][0]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert error["extensions"]["fields"] == ["records[0].designation"]
+    unknown = graphql(rest, GQL_PREDICT, {"records": [camel(RECORDS[0])], "model": "nope"})
+    assert unknown["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+
+
+# -- gRPC ---------------------------------------------------------------------------------------
+
+
+def test_grpc_predict_list_get(stub: Any, settings: Settings, served: dict[str, Any]) -> None:
+    md = metadata(settings)
+    reply = stub.Predict(pb.PredictRequest(records=[to_proto(r) for r in RECORDS]), metadata=md)
+    assert [p.employee_id for p in reply.predictions] == ["e1", "e2"]
+    assert reply.model.alias == "champion"
+    listed = stub.ListModels(pb.ListModelsRequest(), metadata=md)
+    assert {m.family for m in listed.models} >= {"lightgbm", "knn", "svm"}
+    one = stub.GetModel(pb.GetModelRequest(alias="svm"), metadata=md)
+    assert one.model.version == served["families"]["svm"]["version"] and "C" in one.params
+
+
+def test_grpc_stream(stub: Any, settings: Settings) -> None:
+    request = pb.PredictRequest(records=[to_proto(RECORDS[i % 2]) for i in range(150)])
+    replies = list(stub.PredictStream(request, metadata=metadata(settings)))
+    assert len(replies) == 150 and all(0 <= r.burn_rate <= 1 for r in replies)
+
+
+def test_grpc_errors(stub: Any, settings: Settings) -> None:
+    md = metadata(settings)
+    bad = to_proto({**RECORDS[0], "gender": "Robot"})
+    with pytest.raises(grpc.RpcError) as info:
+        stub.Predict(pb.PredictRequest(records=[to_proto(RECORDS[0]), bad]), metadata=md)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "records[1].gender" in info.value.details()
+    with pytest.raises(grpc.RpcError) as info:
+        stub.Predict(pb.PredictRequest(records=[to_proto(RECORDS[0])], model="nope"), metadata=md)
+    assert info.value.code() == grpc.StatusCode.NOT_FOUND
+    with pytest.raises(grpc.RpcError) as info:
+        stub.GetModel(pb.GetModelRequest(alias="nope"), metadata=md)
+    assert info.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_grpc_health_and_reflection(channel: grpc.Channel, settings: Settings) -> None:
+    health = health_pb2_grpc.HealthStub(channel)
+    reply = health.Check(health_pb2.HealthCheckRequest(service=""), metadata=metadata(settings))
+    assert reply.status == health_pb2.HealthCheckResponse.SERVING
+    from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+    reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
+    request = reflection_pb2.ServerReflectionRequest(list_services="")
+    names = {
+        s.name
+        for response in reflection.ServerReflectionInfo(iter([request]))
+        for s in response.list_services_response.service
+    }
+    assert "burnout.v1.BurnoutService" in names
+
+
+def test_three_protocols_agree(rest: httpx.Client, stub: Any, settings: Settings) -> None:
+    via_rest = [
+        p["burn_rate"]
+        for p in rest.post("/predict", json={"records": RECORDS}).json()["predictions"]
+    ]
+    via_graphql = [
+        p["burnRate"]
+        for p in graphql(rest, GQL_PREDICT, {"records": [camel(r) for r in RECORDS]})["data"][
+            "predict"
+        ]
+    ]
+    reply = stub.Predict(
+        pb.PredictRequest(records=[to_proto(r) for r in RECORDS]), metadata=metadata(settings)
+    )
+    via_grpc = [p.burn_rate for p in reply.predictions]
+    assert via_rest == pytest.approx(via_graphql, abs=1e-12)
+    assert via_rest == pytest.approx(via_grpc, abs=1e-12)
+
+
+# -- operations ---------------------------------------------------------------------------------
+
+
+def test_autoscaling_config_is_visible_in_serve_status(
+    settings: Settings, served: dict[str, Any]
+) -> None:
+    result = run_module(settings, "serve_app.deploy", "status", timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    status = json.loads(result.stdout[result.stdout.index("{") :])
+    deployment = status["deployments"]["BurnoutService"]
+    assert deployment["status"] == "HEALTHY"
+    text = json.dumps(status)
+    assert '"min_replicas": 1' in text and f'"max_replicas": {settings.serve_max_replicas}' in text
+
+
+def test_hot_swap_under_load_has_no_failures(
+    rest: httpx.Client, settings: Settings, served: dict[str, Any]
+) -> None:
+    client = mlflow.MlflowClient(settings.mlflow_tracking_uri)
+    before = client.get_model_version_by_alias(settings.model_name, settings.champion_alias).version
+    target = next(
+        info["version"] for info in served["families"].values() if info["version"] != str(before)
+    )
+    stop = time.monotonic() + 8
+    url = f"http://127.0.0.1:{settings.serve_http_port}/predict"
+
+    def hammer() -> tuple[int, int, set[str]]:
+        ok = failed = 0
+        versions: set[str] = set()
+        with httpx.Client(timeout=30) as c:
+            while time.monotonic() < stop:
+                response = c.post(url, json={"records": RECORDS})
+                if response.status_code == 200:
+                    ok += 1
+                    versions.add(response.json()["model"]["version"])
+                else:
+                    failed += 1
+        return ok, failed, versions
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        futures = [pool.submit(hammer) for _ in range(8)]
+        time.sleep(2)
+        client.set_registered_model_alias(settings.model_name, settings.champion_alias, target)
+        reloaded = rest.post("/models/reload").json()["reloaded"]
+        results = [f.result() for f in futures]
+    client.set_registered_model_alias(settings.model_name, settings.champion_alias, before)
+    rest.post("/models/reload")
+    assert reloaded["champion"] == target
+    assert sum(r[1] for r in results) == 0
+    assert sum(r[0] for r in results) > 50
+    assert {str(before), target} <= set().union(*(r[2] for r in results))
