@@ -26,6 +26,15 @@ def normalize_text(raw: pd.Series) -> pd.Series:
     return raw.astype(object).map(_clean_cell).astype(object)
 
 
+def _as_text(values: pd.Series) -> pd.Series:
+    """Cells as strings, missing as None (Series.map may turn None into NaN on mixed data)."""
+    return pd.Series(
+        [None if _clean_cell(v) is None else str(v) for v in values],
+        index=values.index,
+        dtype=object,
+    )
+
+
 def _clean_cell(value: object) -> object:
     if isinstance(value, str):
         return value.strip() or None
@@ -99,7 +108,7 @@ def to_category(
 
 def to_iso_date(raw: pd.Series, required: bool) -> tuple[pd.Series, pd.Series]:
     """Parse ISO dates (YYYY-MM-DD, a time part is tolerated) into 'YYYY-MM-DD' strings."""
-    text = normalize_text(raw).map(lambda v: v if v is None else str(v))
+    text = _as_text(normalize_text(raw))
     iso_shaped = text.map(lambda v: isinstance(v, str) and bool(_ISO_DATE.match(v)))
     parsed = pd.to_datetime(text.where(iso_shaped, None), errors="coerce", format="ISO8601")
     present = text.notna()
@@ -123,7 +132,7 @@ def to_iso_date(raw: pd.Series, required: bool) -> tuple[pd.Series, pd.Series]:
 
 def to_identifier(raw: pd.Series, required: bool) -> tuple[pd.Series, pd.Series]:
     """Identifiers are non-empty strings of bounded length."""
-    text = normalize_text(raw).map(lambda v: v if v is None else str(v))
+    text = _as_text(normalize_text(raw))
     present = text.notna()
     too_long = present & (text.str.len() > MAX_ID_LENGTH)
     errors = _first(

@@ -125,3 +125,13 @@ def test_huge_values_are_truncated_in_reasons() -> None:
 def test_booleans_are_not_numbers() -> None:
     result = check(good_row(designation=True))
     assert result.reasons().iloc[0].startswith("Designation: 'True' is not a number")
+
+
+def test_missing_optional_text_next_to_present_values() -> None:
+    row = good_row()
+    other = good_row(date_of_joining=None, employee_id=None)
+    result = validate(
+        pd.DataFrame([row, other], dtype=object), require_target=True, require_id=False
+    )
+    assert result.valid.all(), result.reasons().tolist()
+    assert result.clean["date_of_joining"].tolist() == ["2008-09-30", None]
