@@ -86,18 +86,34 @@ def down() -> None:
     undeploy(get_settings())
 
 
+def app_status(settings: Settings) -> dict[str, object]:
+    """Serve's view of the application from the dashboard API: status, replicas, autoscaling."""
+    url = f"{settings.ray_address.rstrip('/')}/api/serve/applications/"
+    response = httpx.get(url, headers=settings.ray_auth_headers(), timeout=10)
+    response.raise_for_status()
+    application = response.json().get("applications", {}).get(settings.serve_app_name)
+    if application is None:
+        raise ServiceUnavailable(f"no Serve application '{settings.serve_app_name}': `make serve`")
+    return {
+        "name": application["name"],
+        "status": application["status"],
+        "deployments": {
+            name: {
+                "status": d["status"],
+                "target_num_replicas": d.get("target_num_replicas"),
+                "replicas": [r["state"] for r in d.get("replicas", [])],
+                "autoscaling_config": d["deployment_config"].get("autoscaling_config"),
+                "max_ongoing_requests": d["deployment_config"].get("max_ongoing_requests"),
+            }
+            for name, d in application["deployments"].items()
+        },
+    }
+
+
 @app.command()
 def status() -> None:
-    """Serve's view of the application (replicas, autoscaling) as JSON."""
-    settings = get_settings()
-    connect(settings)
-    from ray import serve
-
-    typer.echo(
-        json.dumps(
-            serve.status().applications[settings.serve_app_name].to_dict(), indent=2, default=str
-        )
-    )
+    """Application status, replicas and autoscaling config as JSON."""
+    typer.echo(json.dumps(app_status(get_settings()), indent=2))
 
 
 if __name__ == "__main__":

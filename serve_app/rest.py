@@ -106,29 +106,20 @@ def build_app(backend: Backend, graphql_router: Any | None = None) -> FastAPI:
         request: Request, model: str | None = Query(None, max_length=64)
     ) -> StreamingResponse:
         """NDJSON in (one record per line), NDJSON out: a prediction or an error per line."""
-        return StreamingResponse(
-            _stream(backend, request, model), media_type="application/x-ndjson"
-        )
+        # Read the body here: once the endpoint returns, the request can no longer be read.
+        body = await request.body()
+        return StreamingResponse(_stream(backend, body, model), media_type="application/x-ndjson")
 
     if graphql_router is not None:
         app.include_router(graphql_router, prefix="/graphql")
     return app
 
 
-async def _stream(backend: Backend, request: Request, alias: str | None) -> AsyncIterator[bytes]:
+async def _stream(backend: Backend, body: bytes, alias: str | None) -> AsyncIterator[bytes]:
+    """Predictions as NDJSON, flushed every STREAM_CHUNK valid lines (the input is size-capped)."""
     pending: list[tuple[int, dict[str, Any]]] = []
-    number = 0
-    buffer = b""
-    async for chunk in request.stream():
-        buffer += chunk
-        *lines, buffer = buffer.split(b"\n")
-        for line in lines:
-            number += 1
-            async for out in _take(backend, number, line, pending, alias):
-                yield out
-    if buffer.strip():
-        number += 1
-        async for out in _take(backend, number, buffer, pending, alias):
+    for number, line in enumerate(body.split(b"\n"), start=1):
+        async for out in _take(backend, number, line, pending, alias):
             yield out
     async for out in _flush(backend, pending, alias):
         yield out

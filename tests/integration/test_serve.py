@@ -322,6 +322,7 @@ def test_autoscaling_config_is_visible_in_serve_status(
     assert result.returncode == 0, result.stderr[-2000:]
     status = json.loads(result.stdout[result.stdout.index("{") :])
     deployment = status["deployments"]["BurnoutService"]
+    assert deployment["autoscaling_config"]["max_replicas"] == settings.serve_max_replicas
     assert deployment["status"] == "HEALTHY"
     text = json.dumps(status)
     assert '"min_replicas": 1' in text and f'"max_replicas": {settings.serve_max_replicas}' in text
@@ -363,3 +364,52 @@ def test_hot_swap_under_load_has_no_failures(
     assert sum(r[1] for r in results) == 0
     assert sum(r[0] for r in results) > 50
     assert {str(before), target} <= set().union(*(r[2] for r in results))
+
+
+def test_batch_scoring_on_s3_files(settings: Settings, trained: dict[str, Any]) -> None:
+    import pyarrow.dataset as pads
+
+    from features.synthetic import generate
+    from ray_jobs import s3
+    from ray_jobs.ingest import raw_prefix
+    from tests.integration.conftest import last_json
+
+    target = raw_prefix(settings, "score-input")
+    frame = generate(500, 3)
+    frame.loc[7, "Gender"] = "Robot"
+    s3.client(settings).put_object(
+        Bucket=target.bucket,
+        Key=target.child("batch.csv").key,
+        Body=frame.to_csv(index=False).encode(),
+    )
+    output = f"s3://{settings.bucket_processed}/scores/test-knn/"
+    result = run_module(
+        settings,
+        "ray_jobs.batch_predict",
+        "--input",
+        str(target),
+        "--output",
+        output,
+        "--model",
+        "knn",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = last_json(result.stdout)
+    knn_version = trained["families"]["knn"]["version"]
+    assert summary["rows"] == 500 and summary["rows_with_errors"] == 1
+    assert summary["model"]["version"] == knn_version
+    scored = (
+        pads.dataset(
+            s3.S3Uri.parse(output).path, filesystem=s3.arrow_fs(settings), format="parquet"
+        )
+        .to_table()
+        .to_pandas()
+    )
+    assert len(scored) == 500
+    assert (scored["model_version"] == knn_version).all() and (scored["model_alias"] == "knn").all()
+    bad = scored[scored["error"].notna()]
+    assert len(bad) == 1 and "gender" in bad["error"].iloc[0]
+    good = scored[scored["error"].isna()]
+    assert good["burn_rate"].between(0, 1).all() and good["risk_level"].notna().all()
+    done = s3.read_json(s3.client(settings), s3.S3Uri.parse(output).child("_SUCCESS.json"))
+    assert done is not None and done["rows"] == 500

@@ -1,0 +1,189 @@
+"""Batch scoring: raw records in S3 (CSV or Parquet) -> predictions in S3, one model version.
+
+    python -m ray_jobs.batch_predict --input s3://data/score/ --output s3://processed/scores/run-1/
+        [--model champion]
+
+The alias is resolved once, in the driver, so every row is scored by the same version even if
+the alias moves mid-job. Invalid rows are kept, with their reason, and no prediction.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Annotated, Any
+
+import pandas as pd
+import typer
+
+from features.risk import clip_burn_rate, risk_level
+from features.schema import FEATURE_NAMES, RAW_TO_NAME
+from features.validation import validate
+from ray_jobs import cli, s3, tracking
+from ray_jobs.cluster import connect
+from ray_jobs.errors import ModelUnavailable, NotFound
+from ray_jobs.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+DONE = "_SUCCESS.json"
+OUTPUT_COLUMNS = (
+    "employee_id", "burn_rate", "risk_level", "error", "model_name", "model_alias", "model_version",
+)  # fmt: skip
+
+
+_MODELS: dict[tuple[str, str, str], Any] = {}
+
+
+def _model(tracking_uri: str, name: str, version: str) -> Any:
+    """Load a model version once per Ray worker process (workers are reused across tasks)."""
+    key = (tracking_uri, name, version)
+    if key not in _MODELS:
+        import mlflow
+
+        mlflow.set_tracking_uri(tracking_uri)
+        _MODELS[key] = mlflow.sklearn.load_model(f"models:/{name}/{version}")
+    return _MODELS[key]
+
+
+def score_batch(
+    batch: pd.DataFrame, tracking_uri: str, name: str, alias: str, version: str
+) -> pd.DataFrame:
+    """Validate and score one pandas batch; invalid rows keep their reason and no prediction."""
+    return _Scored(_model(tracking_uri, name, version), name, alias, version)(batch)
+
+
+class _Scored:
+    def __init__(self, model: Any, name: str, alias: str, version: str) -> None:
+        self.model = model
+        self.meta = {"model_name": name, "model_alias": alias, "model_version": version}
+
+    def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
+        frame = batch.rename(columns=RAW_TO_NAME)
+        checked = validate(frame.astype(object), require_target=False, require_id=False)
+        ok = checked.valid.to_numpy()
+        out = pd.DataFrame(
+            {
+                "employee_id": checked.clean["employee_id"].astype(object),
+                "burn_rate": float("nan"),
+                "risk_level": None,
+                "error": checked.reasons("name").where(~checked.valid, None),
+            }
+        )
+        if ok.any():
+            rates = clip_burn_rate(self.model.predict(checked.clean.loc[ok, list(FEATURE_NAMES)]))
+            out.loc[ok, "burn_rate"] = rates
+            out.loc[ok, "risk_level"] = risk_level(rates)
+        for key, value in self.meta.items():
+            out[key] = value
+        return out[list(OUTPUT_COLUMNS)]
+
+
+def score(settings: Settings, input_uri: str, output_uri: str, alias: str) -> dict[str, Any]:
+    """Score every input row; write Parquet and a `_SUCCESS.json` summary last."""
+    started = time.monotonic()
+    client = s3.client(settings)
+    s3.check_reachable(settings, client)
+    tracking.use_tracking_server(settings)
+    version = _resolve(settings, alias)
+    source, target = s3.S3Uri.parse(input_uri), s3.S3Uri.parse(output_uri)
+    paths, kind = _inputs(client, source)
+    s3.delete_prefix(client, target)
+    connect(settings)
+    import ray.data
+
+    filesystem = s3.arrow_fs(settings)
+    reader = ray.data.read_parquet if kind == "parquet" else _read_csv_as_text
+    dataset = reader(paths, filesystem=filesystem)
+    # Plain tasks rather than an actor pool: on a small cluster that also runs Serve, Ray Data
+    # left the pool's actor pending; workers cache the model between tasks instead.
+    scored = dataset.map_batches(
+        score_batch,
+        fn_kwargs={
+            "tracking_uri": settings.mlflow_tracking_uri,
+            "name": settings.model_name,
+            "alias": alias,
+            "version": version,
+        },
+        batch_format="pandas",
+        batch_size=4096,
+    )
+    scored.write_parquet(target.path, filesystem=filesystem)
+    written = ray.data.read_parquet(target.path, filesystem=filesystem, columns=["error"])
+    errors_column = written.to_pandas()["error"]
+    rows, errors = len(errors_column), int(errors_column.notna().sum())
+    summary = {
+        "input": input_uri,
+        "output": output_uri,
+        "model": {"name": settings.model_name, "alias": alias, "version": version},
+        "rows": rows,
+        "rows_with_errors": errors,
+        "seconds": round(time.monotonic() - started, 2),
+    }
+    s3.write_json(client, target.child(DONE), summary)
+    return summary
+
+
+def _resolve(settings: Settings, alias: str) -> str:
+    import mlflow
+
+    from ray_jobs.registry import alias_version
+
+    version = alias_version(
+        mlflow.MlflowClient(settings.mlflow_tracking_uri), settings.model_name, alias
+    )
+    if version is None:
+        raise ModelUnavailable(
+            f"no version of '{settings.model_name}' has the alias '{alias}': run training first"
+        )
+    return str(version.version)
+
+
+def _inputs(client: Any, source: s3.S3Uri) -> tuple[list[str], str]:
+    objects = [o["Key"] for o in s3.iter_objects(client, source) if int(o["Size"]) > 0]
+    parquet = [k for k in objects if k.endswith(".parquet")]
+    csv = [k for k in objects if k.lower().endswith(".csv")]
+    if not parquet and not csv:
+        raise NotFound(f"no .csv or .parquet files under {source}")
+    keys, kind = (parquet, "parquet") if parquet else (csv, "csv")
+    return [f"{source.bucket}/{k}" for k in keys], kind
+
+
+def _read_csv_as_text(paths: list[str], filesystem: Any) -> Any:
+    """CSV with every column as text: validation, not the CSV reader, decides what is valid."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import ray.data
+
+    from features.schema import RAW_COLUMNS
+
+    names = [c.raw for c in RAW_COLUMNS] + [c.name for c in RAW_COLUMNS]
+    convert = pacsv.ConvertOptions(
+        column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=True
+    )
+    return ray.data.read_csv(paths, filesystem=filesystem, convert_options=convert)
+
+
+app = typer.Typer(help=__doc__, pretty_exceptions_enable=False, add_completion=False)
+
+
+@app.command()
+def main(
+    input_uri: Annotated[str, typer.Option("--input", help="s3:// prefix of CSV or Parquet files")],
+    output_uri: Annotated[str, typer.Option("--output", help="s3:// prefix for the predictions")],
+    model: Annotated[str, typer.Option(help="registry alias")] = "champion",
+) -> None:
+    """Score raw records with a registered model alias."""
+    summary = score(get_settings(), input_uri, output_uri, model)
+    log.info(
+        "scored %d rows (%d with errors) with %s",
+        summary["rows"],
+        summary["rows_with_errors"],
+        summary["model"],
+    )
+    typer.echo(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    cli.run(app)
