@@ -1,4 +1,4 @@
-"""The demo: synthetic data -> ETL -> training, as Ray jobs; then what to open and try.
+"""The demo: synthetic data -> ETL -> training (Ray jobs) -> serving; then what to open.
 
 python -m ray_jobs.demo --rows 20000     (what `make demo` runs after `make up`)
 """
@@ -75,6 +75,26 @@ Try
 """
 
 
+def _serve_and_call(settings: Settings) -> str:
+    """Deploy (or update) the Serve app, then one sample call per protocol."""
+    from serve_app import smoke
+    from serve_app.deploy import deploy
+
+    deploy(settings)
+    base = f"http://{settings.host}:{settings.serve_http_port}"
+    lines = [
+        "",
+        "Serving (Ray Serve, champion model)",
+        f"  REST     POST {base}/predict  -> {json.dumps(smoke.rest(settings))}",
+        f"  GraphQL  POST {base}/graphql  -> {json.dumps(smoke.graphql(settings))}",
+        f"  gRPC     {settings.host}:{settings.serve_grpc_port} BurnoutService/Predict"
+        f"  -> {json.dumps(smoke.grpc_predict(settings))}",
+        f"  docs     {base}/docs   GraphiQL {base}/graphql",
+        "",
+    ]
+    return "\n".join(lines)
+
+
 app = typer.Typer(help=__doc__, pretty_exceptions_enable=False, add_completion=False)
 
 
@@ -97,7 +117,8 @@ def main(
     )
     info = run_job(settings, entrypoint, timeout_s=3600)
     training = _job_summary(settings, str(info["submission_id"]))
-    typer.echo(_summary(settings, etl, training, time.monotonic() - started))
+    calls = _serve_and_call(settings)
+    typer.echo(_summary(settings, etl, training, time.monotonic() - started) + calls)
 
 
 if __name__ == "__main__":
