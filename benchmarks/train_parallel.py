@@ -36,7 +36,12 @@ def _train(args: list[str]) -> tuple[float, dict[str, object]]:
     seconds = time.monotonic() - started
     if result.returncode != 0:
         raise RuntimeError(result.stderr[-3000:])
-    return seconds, json.loads(result.stdout.strip().splitlines()[-1])
+    summary = next(
+        line
+        for line in reversed(result.stdout.splitlines())
+        if line.startswith('{"dataset_version"')
+    )
+    return seconds, json.loads(summary)
 
 
 app = typer.Typer(add_completion=False)

@@ -18,21 +18,13 @@ from features.risk import risk_level
 from ray_jobs.settings import Settings
 from serve_app.protos import burnout_pb2 as pb
 from serve_app.protos import burnout_pb2_grpc
+from serve_app.smoke import SAMPLE
 from tests.conftest import run_module
 
 pytestmark = pytest.mark.integration
 
 RECORDS: list[dict[str, Any]] = [
-    {
-        "employee_id": "e1",
-        "date_of_joining": "2008-09-30",
-        "gender": "Female",
-        "company_type": "Service",
-        "wfh_setup_available": "No",
-        "designation": 3,
-        "resource_allocation": 7,
-        "mental_fatigue_score": 8.1,
-    },
+    {**SAMPLE, "employee_id": "e1"},
     {
         "employee_id": "e2",
         "gender": "Male",
