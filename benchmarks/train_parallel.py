@@ -49,11 +49,11 @@ app = typer.Typer(add_completion=False)
 
 @app.command()
 def main(
-    trials: int = typer.Option(6, min=1, help="trials per family"),
+    trials: int = typer.Option(0, min=0, help="trials per family (0: the config's budgets)"),
     dataset_version: str = typer.Option("", help="default: latest complete"),
 ) -> None:
     """Measure and write the 'Training: parallel vs sequential families' section."""
-    args = ["--trials", str(trials)]
+    args = ["--trials", str(trials)] if trials else []
     if dataset_version:
         args += ["--dataset-version", dataset_version]
     parallel_s, parallel = _train(args)
@@ -64,7 +64,7 @@ def main(
         for f, v in parallel["families"].items()  # type: ignore[union-attr]
     )
     body = f"""Machine: {machine()}; Ray head with {get_settings().ray_num_cpus} CPUs.
-Command: `python -m ray_jobs.train --trials {trials}`, with and without `--sequential`;
+Command: `python -m ray_jobs.train {" ".join(args)}`, with and without `--sequential`;
 same seed, dataset {parallel["dataset_version"]}; wall time of the whole job.
 
 | mode | wall seconds |
