@@ -9,7 +9,6 @@ If memory streams, the peak for 1M rows stays close to the peak for 100k rows.
 
 from __future__ import annotations
 
-import json
 import logging
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from ray_jobs import cli
 from ray_jobs.ingest import raw_prefix, upload_file, upload_synthetic
 from ray_jobs.processes import Owned
 from ray_jobs.settings import child_env, get_settings
+from ray_jobs.submit import summary_line
 
 log = logging.getLogger(__name__)
 REAL = (
@@ -47,7 +47,7 @@ def _measure(input_uri: str, ray_pid: int) -> dict[str, float]:
     seconds = time.monotonic() - started
     if process.returncode != 0:
         raise RuntimeError(stderr[-2000:])
-    summary = json.loads(stdout.strip().splitlines()[-1])
+    summary = summary_line(stdout)
     return {
         "rows_in": summary["rows"]["in"],
         "seconds": seconds,

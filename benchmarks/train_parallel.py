@@ -8,7 +8,6 @@ register under a separate model name, so the project's champion is untouched.
 
 from __future__ import annotations
 
-import json
 import logging
 import subprocess
 import sys
@@ -19,6 +18,7 @@ import typer
 from benchmarks.common import machine, write_section
 from ray_jobs import cli
 from ray_jobs.settings import child_env, get_settings
+from ray_jobs.submit import summary_line
 
 log = logging.getLogger(__name__)
 BENCH_MODEL = "burnout-rate-benchmark"
@@ -36,12 +36,7 @@ def _train(args: list[str]) -> tuple[float, dict[str, object]]:
     seconds = time.monotonic() - started
     if result.returncode != 0:
         raise RuntimeError(result.stderr[-3000:])
-    summary = next(
-        line
-        for line in reversed(result.stdout.splitlines())
-        if line.startswith('{"dataset_version"')
-    )
-    return seconds, json.loads(summary)
+    return seconds, summary_line(result.stdout)
 
 
 app = typer.Typer(add_completion=False)

@@ -23,6 +23,7 @@ from features.validation import validate
 from ray_jobs import cli, s3, tracking
 from ray_jobs.cluster import connect
 from ray_jobs.errors import ModelUnavailable, NotFound
+from ray_jobs.registry import load_version
 from ray_jobs.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -40,10 +41,7 @@ def _model(tracking_uri: str, name: str, version: str) -> Any:
     """Load a model version once per Ray worker process (workers are reused across tasks)."""
     key = (tracking_uri, name, version)
     if key not in _MODELS:
-        import mlflow
-
-        mlflow.set_tracking_uri(tracking_uri)
-        _MODELS[key] = mlflow.sklearn.load_model(f"models:/{name}/{version}")
+        _MODELS[key] = load_version(name, version, tracking_uri)
     return _MODELS[key]
 
 
@@ -51,33 +49,25 @@ def score_batch(
     batch: pd.DataFrame, tracking_uri: str, name: str, alias: str, version: str
 ) -> pd.DataFrame:
     """Validate and score one pandas batch; invalid rows keep their reason and no prediction."""
-    return _Scored(_model(tracking_uri, name, version), name, alias, version)(batch)
-
-
-class _Scored:
-    def __init__(self, model: Any, name: str, alias: str, version: str) -> None:
-        self.model = model
-        self.meta = {"model_name": name, "model_alias": alias, "model_version": version}
-
-    def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
-        frame = batch.rename(columns=RAW_TO_NAME)
-        checked = validate(frame.astype(object), require_target=False, require_id=False)
-        ok = checked.valid.to_numpy()
-        out = pd.DataFrame(
-            {
-                "employee_id": checked.clean["employee_id"].astype(object),
-                "burn_rate": float("nan"),
-                "risk_level": None,
-                "error": checked.reasons("name").where(~checked.valid, None),
-            }
-        )
-        if ok.any():
-            rates = clip_burn_rate(self.model.predict(checked.clean.loc[ok, list(FEATURE_NAMES)]))
-            out.loc[ok, "burn_rate"] = rates
-            out.loc[ok, "risk_level"] = risk_level(rates)
-        for key, value in self.meta.items():
-            out[key] = value
-        return out[list(OUTPUT_COLUMNS)]
+    checked = validate(
+        batch.rename(columns=RAW_TO_NAME).astype(object), require_target=False, require_id=False
+    )
+    ok = checked.valid.to_numpy()
+    out = pd.DataFrame(
+        {
+            "employee_id": checked.clean["employee_id"].astype(object),
+            "burn_rate": float("nan"),
+            "risk_level": None,
+            "error": checked.reasons("name").where(~checked.valid, None),
+        }
+    )
+    if ok.any():
+        model = _model(tracking_uri, name, version)
+        rates = clip_burn_rate(model.predict(checked.clean.loc[ok, list(FEATURE_NAMES)]))
+        out.loc[ok, "burn_rate"] = rates
+        out.loc[ok, "risk_level"] = risk_level(rates)
+    out["model_name"], out["model_alias"], out["model_version"] = name, alias, version
+    return out[list(OUTPUT_COLUMNS)]
 
 
 def score(settings: Settings, input_uri: str, output_uri: str, alias: str) -> dict[str, Any]:

@@ -15,16 +15,14 @@ import typer
 from ray_jobs import cli, s3
 from ray_jobs.ingest import raw_prefix, upload_synthetic
 from ray_jobs.settings import Settings, get_settings
-from ray_jobs.submit import JobsClient, run_job
+from ray_jobs.submit import JobsClient, run_job, summary_line
 
 log = logging.getLogger(__name__)
 
 
 def _job_summary(settings: Settings, submission_id: str) -> dict[str, Any]:
     """The JSON summary a job prints as its last line."""
-    logs = JobsClient.from_settings(settings).logs(submission_id)
-    line = next(x for x in reversed(logs.splitlines()) if x.startswith('{"dataset_version"'))
-    return dict(json.loads(line))
+    return summary_line(JobsClient.from_settings(settings).logs(submission_id))
 
 
 def _champion(training: dict[str, Any]) -> str:

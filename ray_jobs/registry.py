@@ -46,11 +46,18 @@ def alias_version(client: Any, name: str, alias: str) -> Any | None:
         return None
 
 
-def score_version(name: str, version: str, test: pd.DataFrame) -> float:
-    """Test RMSE of a registered version, computed now on this test split."""
+def load_version(name: str, version: str, tracking_uri: str | None = None) -> Any:
+    """The sklearn Pipeline of one registered version (serving, batch scoring, promotion)."""
     import mlflow
 
-    model = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
+    if tracking_uri:
+        mlflow.set_tracking_uri(tracking_uri)
+    return mlflow.sklearn.load_model(f"models:/{name}/{version}")
+
+
+def score_version(name: str, version: str, test: pd.DataFrame) -> float:
+    """Test RMSE of a registered version, computed now on this test split."""
+    model = load_version(name, version)
     predicted = np.asarray(model.predict(test[list(FEATURE_NAMES)]), dtype="float64")
     return regression_metrics(test[TARGET].to_numpy(), predicted)["rmse"]
 

@@ -7,6 +7,7 @@ This is the path Airflow takes too: the job runs on the cluster, not in the call
 
 from __future__ import annotations
 
+import json
 import logging
 import shlex
 import sys
@@ -126,6 +127,17 @@ class JobsClient:
                     f"Ray job {submission_id} timed out after {timeout_s:.0f} s; stopped it"
                 )
             time.sleep(poll_s)
+
+
+def summary_line(text: str) -> dict[str, Any]:
+    """The JSON object a job prints as its last line of stdout (its machine-readable result)."""
+    for line in reversed(text.splitlines()):
+        if line.startswith("{"):
+            try:
+                return dict(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    raise BurnoutError("the job printed no JSON summary line")
 
 
 def run_job(

@@ -49,7 +49,7 @@ def registry_loader(tracking_uri: str, model_name: str) -> Loader:
     def load(alias: str) -> LoadedModel:
         import mlflow
 
-        from ray_jobs.registry import alias_version, describe_versions
+        from ray_jobs.registry import alias_version, describe_versions, load_version
 
         client = mlflow.MlflowClient(tracking_uri)
         version = alias_version(client, model_name, alias)
@@ -60,8 +60,7 @@ def registry_loader(tracking_uri: str, model_name: str) -> Loader:
                     "(`make train` or `python -m ray_jobs.train`)"
                 )
             raise NotFound(f"model alias '{alias}' does not exist for '{model_name}'")
-        mlflow.set_tracking_uri(tracking_uri)
-        model = mlflow.sklearn.load_model(f"models:/{model_name}/{version.version}")
+        model = load_version(model_name, str(version.version), tracking_uri)
         return LoadedModel(model_name, alias, str(version.version), version.run_id or "", model)
 
     return load

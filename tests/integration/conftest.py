@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+import pandas as pd
+import pyarrow.dataset as pads
 import pytest
 
+from ray_jobs import s3
 from ray_jobs.ingest import raw_prefix, upload_synthetic
 from ray_jobs.settings import Settings
-from ray_jobs.submit import JobsClient, run_job
+from ray_jobs.submit import JobsClient, run_job, summary_line
 from tests.conftest import run_module
 
 
-def last_json(text: str) -> dict[str, Any]:
-    return json.loads(next(x for x in reversed(text.splitlines()) if x.startswith("{")))
+def read_parquet(settings: Settings, uri: str) -> pd.DataFrame:
+    """Every Parquet part under an s3:// prefix, read directly (not through the code under test)."""
+    dataset = pads.dataset(
+        s3.S3Uri.parse(uri).path, filesystem=s3.arrow_fs(settings), format="parquet"
+    )
+    return dataset.to_table().to_pandas()
 
 
 def etl(settings: Settings, name: str, rows: int, seed: int) -> str:
@@ -22,7 +28,7 @@ def etl(settings: Settings, name: str, rows: int, seed: int) -> str:
     upload_synthetic(settings, rows, seed, target)
     result = run_module(settings, "ray_jobs.etl", "--input", str(target))
     assert result.returncode == 0, result.stderr
-    return str(last_json(result.stdout)["dataset_version"])
+    return str(summary_line(result.stdout)["dataset_version"])
 
 
 @pytest.fixture(scope="session")
@@ -39,4 +45,4 @@ def trained(settings: Settings, small_version: str) -> dict[str, Any]:
         echo=False,
         timeout_s=900,
     )
-    return last_json(JobsClient.from_settings(settings).logs(info["submission_id"]))
+    return summary_line(JobsClient.from_settings(settings).logs(info["submission_id"]))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import time
@@ -10,7 +9,6 @@ from typing import Any
 
 import mlflow
 import pandas as pd
-import pyarrow.dataset as pads
 import pytest
 
 from features.schema import RAW_HEADER
@@ -21,8 +19,9 @@ from ray_jobs.etl_batch import CLEAN_SCHEMA
 from ray_jobs.ingest import raw_prefix, upload_file, upload_synthetic
 from ray_jobs.settings import Settings, child_env
 from ray_jobs.stack import Stack
-from ray_jobs.submit import JobsClient, run_job
+from ray_jobs.submit import JobsClient, run_job, summary_line
 from tests.conftest import REAL_TRAIN_CSV, REPO, run_module
+from tests.integration.conftest import read_parquet
 
 pytestmark = pytest.mark.integration
 
@@ -49,19 +48,6 @@ def corrupt_csv() -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-def version_from(text: str) -> dict[str, Any]:
-    """The JSON summary line the ETL prints last."""
-    line = next(x for x in reversed(text.splitlines()) if x.startswith('{"dataset_version"'))
-    return json.loads(line)
-
-
-def read_split(settings: Settings, uri: str) -> pd.DataFrame:
-    dataset = pads.dataset(
-        s3.S3Uri.parse(uri).path, filesystem=s3.arrow_fs(settings), format="parquet"
-    )
-    return dataset.to_table().to_pandas()
-
-
 @pytest.fixture(scope="module")
 def mixed_input(settings: Settings) -> dict[str, Any]:
     """3,000 synthetic rows in two parts plus a corrupt file, under one prefix."""
@@ -86,7 +72,7 @@ def published(settings: Settings, mixed_input: dict[str, Any]) -> dict[str, Any]
         settings, f"python -m ray_jobs.etl --input {mixed_input['uri']}", echo=False, timeout_s=600
     )
     logs = JobsClient.from_settings(settings).logs(info["submission_id"])
-    version = version_from(logs)["dataset_version"]
+    version = summary_line(logs)["dataset_version"]
     manifest = s3.read_json(
         s3.client(settings), s3.S3Uri(settings.bucket_processed, f"{version}/_manifest.json")
     )
@@ -107,7 +93,7 @@ def test_splits_are_parquet_with_the_schema_and_a_stable_hash_split(
 ) -> None:
     seen: set[str] = set()
     for split in SPLITS:
-        frame = read_split(settings, published["splits"][split]["uri"])
+        frame = read_parquet(settings, published["splits"][split]["uri"])
         assert len(frame) == published["splits"][split]["rows"] > 0
         assert list(frame.columns) == CLEAN_SCHEMA.names
         assert frame["burn_rate"].notna().all()
@@ -121,7 +107,7 @@ def test_splits_are_parquet_with_the_schema_and_a_stable_hash_split(
 def test_rejects_keep_the_raw_line_and_reason(
     settings: Settings, published: dict[str, Any]
 ) -> None:
-    rejects = read_split(settings, published["rejects"]["uri"])
+    rejects = read_parquet(settings, published["rejects"]["uri"])
     assert len(rejects) == published["rows"]["rejected"]
     for line, reason in CORRUPT_LINES.items():
         match = rejects[rejects["raw_line"] == line]
@@ -161,11 +147,11 @@ def test_same_input_gives_the_same_version(
 ) -> None:
     again = run_module(settings, "ray_jobs.etl", "--input", mixed_input["uri"])
     assert again.returncode == 0, again.stderr
-    assert version_from(again.stdout)["dataset_version"] == published["dataset_version"]
+    assert summary_line(again.stdout)["dataset_version"] == published["dataset_version"]
     assert "already complete" in again.stderr
     rebuilt = run_module(settings, "ray_jobs.etl", "--input", mixed_input["uri"], "--force")
     assert rebuilt.returncode == 0, rebuilt.stderr
-    summary = version_from(rebuilt.stdout)
+    summary = summary_line(rebuilt.stdout)
     assert summary["dataset_version"] == published["dataset_version"]
     assert summary["rows"] == published["rows"]
 
@@ -221,7 +207,7 @@ def test_real_file(settings: Settings) -> None:
     upload_file(settings, REAL_TRAIN_CSV, target)
     result = run_module(settings, "ray_jobs.etl", "--input", str(target))
     assert result.returncode == 0, result.stderr
-    version = version_from(result.stdout)["dataset_version"]
+    version = summary_line(result.stdout)["dataset_version"]
     manifest = s3.read_json(
         s3.client(settings), s3.S3Uri(settings.bucket_processed, f"{version}/_manifest.json")
     )

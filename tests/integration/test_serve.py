@@ -16,6 +16,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from features.risk import risk_level
 from ray_jobs.settings import Settings
+from ray_jobs.submit import summary_line
 from serve_app.protos import burnout_pb2 as pb
 from serve_app.protos import burnout_pb2_grpc
 from serve_app.smoke import SAMPLE
@@ -359,12 +360,10 @@ def test_hot_swap_under_load_has_no_failures(
 
 
 def test_batch_scoring_on_s3_files(settings: Settings, trained: dict[str, Any]) -> None:
-    import pyarrow.dataset as pads
-
     from features.synthetic import generate
     from ray_jobs import s3
     from ray_jobs.ingest import raw_prefix
-    from tests.integration.conftest import last_json
+    from tests.integration.conftest import read_parquet
 
     target = raw_prefix(settings, "score-input")
     frame = generate(500, 3)
@@ -386,17 +385,11 @@ def test_batch_scoring_on_s3_files(settings: Settings, trained: dict[str, Any]) 
         "knn",
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    summary = last_json(result.stdout)
+    summary = summary_line(result.stdout)
     knn_version = trained["families"]["knn"]["version"]
     assert summary["rows"] == 500 and summary["rows_with_errors"] == 1
     assert summary["model"]["version"] == knn_version
-    scored = (
-        pads.dataset(
-            s3.S3Uri.parse(output).path, filesystem=s3.arrow_fs(settings), format="parquet"
-        )
-        .to_table()
-        .to_pandas()
-    )
+    scored = read_parquet(settings, output)
     assert len(scored) == 500
     assert (scored["model_version"] == knn_version).all() and (scored["model_alias"] == "knn").all()
     bad = scored[scored["error"].notna()]

@@ -17,9 +17,10 @@ from ray_jobs import datasets, s3
 from ray_jobs.ingest import raw_prefix, upload_file
 from ray_jobs.registry import promote_if_better
 from ray_jobs.settings import Settings
+from ray_jobs.submit import summary_line
 from ray_jobs.train import DEFAULT_CONFIG, load_config
 from tests.conftest import REAL_TRAIN_CSV, run_module
-from tests.integration.conftest import last_json
+from tests.integration.conftest import read_parquet
 
 pytestmark = pytest.mark.integration
 
@@ -112,7 +113,7 @@ def test_promotion_gate(
     settings: Settings, trained: dict[str, Any], client: Any, small_version: str
 ) -> None:
     """A worse model does not take the champion alias; a better one does."""
-    connect_frames = _test_split(settings, small_version)
+    test_frame = _split(settings, small_version, "test")
     dummy = Pipeline([("preprocess", build_preprocessor()), ("model", DummyRegressor())])
     train = _split(settings, small_version, "train")
     dummy.fit(train[list(FEATURE_NAMES)], train["burn_rate"].to_numpy())
@@ -120,13 +121,13 @@ def test_promotion_gate(
     with mlflow.start_run():
         info = mlflow.sklearn.log_model(dummy, name="model", serialization_format="cloudpickle")
     worse = mlflow.register_model(info.model_uri, settings.model_name, tags={"family": "dummy"})
-    predicted = dummy.predict(connect_frames[list(FEATURE_NAMES)])
-    worse_rmse = float(np.sqrt(np.mean((predicted - connect_frames["burn_rate"]) ** 2)))
+    predicted = dummy.predict(test_frame[list(FEATURE_NAMES)])
+    worse_rmse = float(np.sqrt(np.mean((predicted - test_frame["burn_rate"]) ** 2)))
     before = client.get_model_version_by_alias(settings.model_name, settings.champion_alias)
 
     kept = promote_if_better(
         client, settings.model_name, settings.champion_alias, worse.version, worse_rmse,
-        connect_frames,
+        test_frame,
     )  # fmt: skip
     assert not kept.promoted
     assert kept.previous_rmse is not None and kept.previous_rmse < worse_rmse
@@ -137,7 +138,7 @@ def test_promotion_gate(
     lightgbm = trained["families"]["lightgbm"]
     moved = promote_if_better(
         client, settings.model_name, settings.champion_alias, lightgbm["version"],
-        lightgbm["test"]["rmse"], connect_frames,
+        lightgbm["test"]["rmse"], test_frame,
     )  # fmt: skip
     assert moved.promoted
     now = client.get_model_version_by_alias(settings.model_name, settings.champion_alias)
@@ -146,16 +147,8 @@ def test_promotion_gate(
 
 
 def _split(settings: Settings, version: str, split: str) -> pd.DataFrame:
-    import pyarrow.dataset as pads
-
     manifest = datasets.resolve(settings, s3.client(settings), version)
-    uri = s3.S3Uri.parse(manifest["splits"][split]["uri"])
-    table = pads.dataset(uri.path, filesystem=s3.arrow_fs(settings), format="parquet").to_table()
-    return table.to_pandas()
-
-
-def _test_split(settings: Settings, version: str) -> pd.DataFrame:
-    return _split(settings, version, "test")
+    return read_parquet(settings, manifest["splits"][split]["uri"])
 
 
 def test_same_seed_same_best_params(settings: Settings, small_version: str) -> None:
@@ -164,7 +157,7 @@ def test_same_seed_same_best_params(settings: Settings, small_version: str) -> N
     runs = [run_module(settings, "ray_jobs.train", *args, extra_env=env) for _ in range(2)]
     for run in runs:
         assert run.returncode == 0, run.stderr[-3000:]
-    first, second = (last_json(r.stdout)["families"]["knn"] for r in runs)
+    first, second = (summary_line(r.stdout)["families"]["knn"] for r in runs)
     assert first["best_params"] == second["best_params"]
     assert first["test"]["rmse"] == pytest.approx(second["test"]["rmse"])
 
@@ -197,13 +190,13 @@ def test_quality_on_the_real_file(settings: Settings) -> None:
     upload_file(settings, REAL_TRAIN_CSV, target)
     etl_run = run_module(settings, "ray_jobs.etl", "--input", str(target))
     assert etl_run.returncode == 0, etl_run.stderr
-    version = last_json(etl_run.stdout)["dataset_version"]
+    version = summary_line(etl_run.stdout)["dataset_version"]
     result = run_module(
         settings, "ray_jobs.train", "--dataset-version", version, "--trials", "8",
         extra_env={"BURNOUT_MODEL_NAME": "quality-real"}, timeout=1500,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
-    summary = last_json(result.stdout)
+    summary = summary_line(result.stdout)
     champion = summary["families"][summary["champion"]["family"]]["test"]
     assert champion["r2"] >= 0.90
     assert champion["r2_complete"] >= 0.92
