@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     serve_batch_size: int = Field(64, ge=1)
     serve_batch_wait_s: float = Field(0.005, ge=0)
     serve_poll_interval_s: float = Field(0, ge=0)
+    serve_haproxy: bool = True
+    serve_haproxy_stats_port: int = Field(8404, ge=1, le=65535)
+    serve_haproxy_metrics_port: int = Field(9101, ge=1, le=65535)
+    serve_replica_base_port: int = Field(30000, ge=1024, le=65435)
     airflow_port: int = Field(8080, ge=1, le=65535)
 
     @model_validator(mode="after")

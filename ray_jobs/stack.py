@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 START_TIMEOUT_S = 90.0
 SERVICES = ("s3", "mlflow", "ray")
+REPLICA_PORTS = 50  # per protocol: ingress replicas of one stack (HTTP, then gRPC)
 
 
 @dataclass(frozen=True)
@@ -292,8 +293,39 @@ class Stack:
                 "PATH": path,
                 "PYTHONPATH": _pythonpath(),
                 "RAY_DATA_USE_DATASOURCE_V2": "0",
+                **_serve_env(st, self.run_dir),
             }
         return child_env(st, extra)
+
+
+def _serve_env(st: Settings, run_dir: Path) -> dict[str, str]:
+    """Serve's fast path: HTTP and gRPC served by each ingress replica, HAProxy in front.
+
+    The Python proxy costs most of the throughput on 2 cores (see docs/benchmarks.md). HAProxy
+    keeps its config, sockets and state under the run folder instead of a shared /tmp folder, and
+    each stack gets its own replica port range: Ray's default range is shared by every cluster on
+    the host, and a second stack's HAProxy could otherwise reach the first stack's replica.
+    """
+    if not st.serve_haproxy:
+        return {}
+    folder = run_dir / "haproxy"
+    base = st.serve_replica_base_port
+    folder.mkdir(parents=True, exist_ok=True)
+    return {
+        "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
+        "RAY_SERVE_ENABLE_HA_PROXY": "1",
+        "RAY_SERVE_HAPROXY_CONFIG_FILE_LOC": str(folder / "haproxy.cfg"),
+        "RAY_SERVE_HAPROXY_SOCKET_PATH": str(folder / "admin.sock"),
+        "RAY_SERVE_HAPROXY_SERVER_STATE_BASE": str(folder),
+        "RAY_SERVE_HAPROXY_SERVER_STATE_FILE": str(folder / "server-state"),
+        "RAY_SERVE_HAPROXY_METRICS_SOCKET_PATH": str(folder / "metrics.sock"),
+        "RAY_SERVE_HAPROXY_STATS_PORT": str(st.serve_haproxy_stats_port),
+        "RAY_SERVE_HAPROXY_METRICS_PORT": str(st.serve_haproxy_metrics_port),
+        "RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT": str(base),
+        "RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT": str(base + REPLICA_PORTS - 1),
+        "RAY_SERVE_DIRECT_INGRESS_MIN_GRPC_PORT": str(base + REPLICA_PORTS),
+        "RAY_SERVE_DIRECT_INGRESS_MAX_GRPC_PORT": str(base + 2 * REPLICA_PORTS - 1),
+    }
 
 
 def _pythonpath() -> str:

@@ -39,6 +39,7 @@ def free_port_block() -> int:
         base = random.randrange(30_000, 39_000, 20)
         wanted = [base + i for i in range(20)] + [base + 10_000 + i for i in range(6)]
         wanted += [base + 200 + i for i in range(0, 800, 50)]
+        wanted += [base + 10_020 + i for i in range(0, 100, 10)]
         if all(_free(p) for p in wanted):
             return base
     raise RuntimeError("no free port block found")
@@ -60,6 +61,9 @@ def make_settings(run_dir: Path, base: int) -> Settings:
         ray_internal_base_port=base + 10,
         serve_http_port=base + 8,
         serve_grpc_port=base + 9,
+        serve_haproxy_stats_port=base + 17,
+        serve_haproxy_metrics_port=base + 18,
+        serve_replica_base_port=base + 10_020,
         ray_num_cpus=2,
         ray_object_store_mb=512,
     )

@@ -1,0 +1,156 @@
+"""Closed-loop load generator: N clients, each sending one-record requests back to back.
+
+    python -m benchmarks.loadgen --plan plan.json
+
+The plan lists cells ({"name", "protocol": rest|graphql|grpc, "address", "concurrency"}) and the
+records to send; the result is one JSON line per cell on stdout. It runs in its own process so
+the server under test never shares an interpreter (or a GIL) with its clients.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import typer
+
+from ray_jobs import cli
+
+log = logging.getLogger(__name__)
+
+GRAPHQL_QUERY = """query($r: [EmployeeInput!]!) {
+  predict(records: $r) { employeeId burnRate riskLevel model { alias version } }
+}"""
+
+Call = Callable[[int], Awaitable[bool]]
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+async def _http_caller(
+    protocol: str, address: str, records: list[dict[str, Any]], concurrency: int
+) -> tuple[Call, Callable[[], Awaitable[None]]]:
+    import aiohttp
+
+    if protocol == "rest":
+        url = f"{address}/predict"
+        bodies = [json.dumps({"records": [r]}).encode() for r in records]
+    else:
+        url = f"{address}/graphql"
+        bodies = [
+            json.dumps(
+                {"query": GRAPHQL_QUERY, "variables": {"r": [{_camel(k): v for k, v in r.items()}]}}
+            ).encode()
+            for r in records
+        ]
+    session = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=concurrency),
+        headers={"content-type": "application/json"},
+        timeout=aiohttp.ClientTimeout(total=60),
+    )
+
+    async def call(i: int) -> bool:
+        async with session.post(url, data=bodies[i % len(bodies)]) as response:
+            payload = await response.read()
+            if response.status != 200:
+                return False
+            return protocol == "rest" or b'"errors"' not in payload
+
+    return call, session.close
+
+
+async def _grpc_caller(
+    address: str, records: list[dict[str, Any]], app_name: str
+) -> tuple[Call, Callable[[], Awaitable[None]]]:
+    import grpc
+
+    from serve_app.protos import burnout_pb2 as pb
+    from serve_app.protos import burnout_pb2_grpc
+
+    channel = grpc.aio.insecure_channel(address)
+    stub = burnout_pb2_grpc.BurnoutServiceStub(channel)
+    requests = [pb.PredictRequest(records=[pb.Employee(**r)]) for r in records]
+    metadata = (("application", app_name),)
+
+    async def call(i: int) -> bool:
+        reply = await stub.Predict(requests[i % len(requests)], metadata=metadata, timeout=60)
+        return len(reply.predictions) == 1
+
+    async def close() -> None:
+        await channel.close()
+
+    return call, close
+
+
+async def run_cell(cell: dict[str, Any], records: list[dict[str, Any]], seconds: float) -> dict:
+    """Warm up, then keep `concurrency` clients busy for `seconds`; latency per request."""
+    concurrency = int(cell["concurrency"])
+    if cell["protocol"] == "grpc":
+        call, close = await _grpc_caller(cell["address"], records, cell.get("app", "burnout"))
+    else:
+        call, close = await _http_caller(cell["protocol"], cell["address"], records, concurrency)
+    latencies: list[float] = []
+    errors = 0
+    counter = 0
+
+    async def client(deadline: float, record: bool) -> None:
+        nonlocal errors, counter
+        while time.perf_counter() < deadline:
+            counter += 1
+            started = time.perf_counter()
+            try:
+                ok = await call(counter)
+            except Exception:  # noqa: BLE001  (a failed request is counted, not fatal)
+                ok = False
+            if record:
+                latencies.append(time.perf_counter() - started)
+                errors += not ok
+
+    try:
+        warm_until = time.perf_counter() + min(1.0, seconds / 4)
+        await asyncio.gather(*(client(warm_until, False) for _ in range(concurrency)))
+        started = time.perf_counter()
+        await asyncio.gather(*(client(started + seconds, True) for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    finally:
+        await close()
+    values = np.array(latencies) * 1000
+    return {
+        **cell,
+        "requests": len(latencies),
+        "errors": errors,
+        "seconds": round(elapsed, 2),
+        "rps": round(len(latencies) / elapsed, 1),
+        "p50_ms": round(float(np.percentile(values, 50)), 2) if len(values) else None,
+        "p99_ms": round(float(np.percentile(values, 99)), 2) if len(values) else None,
+    }
+
+
+app = typer.Typer(add_completion=False)
+
+
+@app.command()
+def main(plan: str = typer.Option(..., help="JSON file: cells, records, seconds")) -> None:
+    """Run every cell of the plan in order; print one JSON result line per cell."""
+    spec = json.loads(Path(plan).read_text())
+    for cell in spec["cells"]:
+        result = asyncio.run(run_cell(cell, spec["records"], float(spec["seconds"])))
+        log.info(
+            "%-8s %-8s c=%-3d %7.1f req/s p50 %6.1f ms p99 %6.1f ms errors %d",
+            result["name"], result["protocol"], result["concurrency"], result["rps"],
+            result["p50_ms"] or 0, result["p99_ms"] or 0, result["errors"],
+        )  # fmt: skip
+        typer.echo(json.dumps(result), nl=True)
+
+
+if __name__ == "__main__":
+    cli.run(app)

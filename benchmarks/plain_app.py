@@ -1,0 +1,129 @@
+"""The peers Serve is measured against: the same REST routes in one plain uvicorn process.
+
+    python -m benchmarks.plain_app --mode seed|batched --port P
+
+`seed` loads the model in-process and predicts per request, as the seed project did; `batched`
+adds an asyncio micro-batcher (the strongest single-process peer). Both use the project's own
+FastAPI routes, validation and registry loader, so only the serving architecture differs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import typer
+import uvicorn
+
+from ray_jobs import cli, tracking
+from ray_jobs.errors import NotFound
+from ray_jobs.settings import get_settings
+from serve_app.predictor import LoadedModel, PredictionService, registry_loader
+from serve_app.rest import build_app
+
+log = logging.getLogger(__name__)
+
+
+class MicroBatcher:
+    """Collects concurrent requests for up to `wait_s` (or `max_size`) and predicts them at once."""
+
+    def __init__(self, service: PredictionService, max_size: int, wait_s: float) -> None:
+        self.service = service
+        self.max_size = max_size
+        self.wait_s = wait_s
+        self._pending: list[tuple[Any, LoadedModel, asyncio.Future[list[dict[str, Any]]]]] = []
+        self._timer: asyncio.TimerHandle | None = None
+
+    async def submit(self, frame: Any, model: LoadedModel) -> list[dict[str, Any]]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[dict[str, Any]]] = loop.create_future()
+        self._pending.append((frame, model, future))
+        if len(self._pending) >= self.max_size:
+            self._flush()
+        elif self._timer is None:
+            self._timer = loop.call_later(self.wait_s, self._flush)
+        return await future
+
+    def _flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        batch, self._pending = self._pending, []
+        if not batch:
+            return
+        try:
+            results = self.service.predict_groups([(frame, model) for frame, model, _ in batch])
+        except Exception as error:  # noqa: BLE001  (every waiting request gets the error)
+            for *_, future in batch:
+                future.set_exception(error)
+            return
+        for (*_, future), result in zip(batch, results, strict=True):
+            future.set_result(result)
+
+
+class PlainBackend:
+    """The routes' backend without Ray: predict per request, or through a MicroBatcher."""
+
+    def __init__(self, service: PredictionService, batcher: MicroBatcher | None) -> None:
+        self.service = service
+        self.batcher = batcher
+        self.max_body_bytes = 16 * 1024 * 1024
+
+    async def predict(
+        self, records: list[dict[str, Any]], alias: str | None
+    ) -> list[dict[str, Any]]:
+        frame = self.service.frame(records)
+        model = self.service.model(alias)
+        if self.batcher is None:
+            return self.service.predict_frame(frame, model)
+        return await self.batcher.submit(frame, model)
+
+    def health(self) -> dict[str, Any]:
+        return {"status": "ok", "loaded": {a: m.version for a, m in self.service.loaded().items()}}
+
+    def list_models(self) -> list[dict[str, Any]]:
+        return []
+
+    def get_model(self, alias: str) -> dict[str, Any]:
+        raise NotFound(f"the benchmark peer does not describe models ('{alias}')")
+
+    def reload(self, aliases: list[str] | None) -> dict[str, str]:
+        return self.service.reload(aliases)
+
+
+app = typer.Typer(add_completion=False)
+
+
+@app.command()
+def main(
+    mode: str = typer.Option(..., help="seed | batched"),
+    port: int = typer.Option(..., help="port on BURNOUT_HOST"),
+) -> None:
+    """Serve the registry's default alias on one uvicorn worker until interrupted."""
+    if mode not in {"seed", "batched"}:
+        raise typer.BadParameter("mode must be 'seed' or 'batched'")
+    settings = get_settings()
+    tracking.use_tracking_server(settings)
+    service = PredictionService(
+        registry_loader(settings.mlflow_tracking_uri, settings.model_name),
+        settings.champion_alias,
+        settings.serve_max_records,
+    )
+    service.model()
+    batcher = (
+        MicroBatcher(service, settings.serve_batch_size, settings.serve_batch_wait_s)
+        if mode == "batched"
+        else None
+    )
+    uvicorn.run(
+        build_app(PlainBackend(service, batcher)),
+        host=settings.host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+    )
+
+
+if __name__ == "__main__":
+    cli.run(app)

@@ -1,0 +1,281 @@
+"""Ray Serve (REST, GraphQL, gRPC) versus plain single-process apps, side by side in one run.
+
+    make up && make serve && .venv/bin/python -m benchmarks.serve_bench [--seconds 5]
+
+All targets serve the same registered model (the champion alias). The peers are the project's
+own REST routes in one uvicorn process: `seed` predicts per request, `batched` adds an asyncio
+micro-batcher. The load generator (`benchmarks.loadgen`) runs in its own process. Then 10,000
+records in one REST request versus `pipeline.predict` in-process. Results and a plot go to
+docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pandas as pd
+import typer
+
+from benchmarks.common import DOCS, machine, write_section
+from features.schema import RAW_COLUMNS, TARGET
+from features.synthetic import generate
+from ray_jobs import cli, tracking
+from ray_jobs.errors import ServiceUnavailable
+from ray_jobs.settings import Settings, child_env, get_settings
+
+log = logging.getLogger(__name__)
+
+CONCURRENCY = (1, 8, 32)
+TARGETS = {
+    "rest_vs_seed_32": 6.0,
+    "rest_vs_batched_32": 1.0,
+    "rest_p50_vs_seed_p50": 1.5,
+    "grpc_vs_rest_32": 1.0,
+    "bulk_vs_in_process": 1.5,
+}
+
+
+def sample_records(rows: int, seed: int = 7) -> list[dict[str, Any]]:
+    """Synthetic raw records (with the generator's missing values) under the wire names."""
+    frame = generate(rows, seed=seed).drop(columns=[TARGET])
+    frame = frame.rename(columns={c.raw: c.name for c in RAW_COLUMNS})
+    frame = frame.astype(object).where(frame.notna(), None)
+    return frame.to_dict("records")
+
+
+def _free_port(host: str) -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_health(url: str, timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise ServiceUnavailable(f"{url} did not answer /health")
+
+
+@contextmanager
+def plain_app(settings: Settings, mode: str) -> Iterator[str]:
+    """A peer app on a free port, stopped on exit."""
+    port = _free_port(settings.host)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.plain_app", "--mode", mode, "--port", str(port)],
+        env=child_env(settings, {"BURNOUT_LOG_LEVEL": "WARNING"}),
+    )
+    url = f"http://{settings.host}:{port}"
+    try:
+        _wait_health(url)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def run_load(cells: list[dict[str, Any]], records: list[dict[str, Any]], seconds: float) -> list:
+    """Run the cells in a separate load-generator process; one result dict per cell."""
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
+        json.dump({"cells": cells, "records": records, "seconds": seconds}, handle)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "benchmarks.loadgen", "--plan", handle.name],
+            capture_output=True, text=True, check=False,
+            env=child_env(get_settings(), {}),
+        )  # fmt: skip
+    finally:
+        Path(handle.name).unlink()
+    if result.returncode != 0:
+        raise RuntimeError(result.stderr[-3000:])
+    sys.stderr.write(result.stderr)
+    return [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+
+
+def bulk(settings: Settings, records: list[dict[str, Any]], repeats: int = 3) -> dict[str, float]:
+    """Median seconds for all records in one REST request versus in-process predict."""
+    import mlflow
+
+    from ray_jobs.registry import alias_version, load_version
+
+    body = json.dumps({"records": records}).encode()
+    url = f"http://{settings.host}:{settings.serve_http_port}/predict"
+    served: list[float] = []
+    with httpx.Client(timeout=120, headers={"content-type": "application/json"}) as client:
+        for attempt in range(repeats + 1):
+            started = time.perf_counter()
+            response = client.post(url, content=body)
+            response.raise_for_status()
+            count = len(response.json()["predictions"])
+            if attempt:  # the first is a warm-up
+                served.append(time.perf_counter() - started)
+    if count != len(records):
+        raise RuntimeError(f"Serve answered {count} predictions for {len(records)} records")
+    client_ = mlflow.MlflowClient(settings.mlflow_tracking_uri)
+    version = alias_version(client_, settings.model_name, settings.champion_alias)
+    pipeline = load_version(settings.model_name, str(version.version), settings.mlflow_tracking_uri)
+    frame = pd.DataFrame.from_records(records)
+    local: list[float] = []
+    for attempt in range(repeats + 1):
+        started = time.perf_counter()
+        pipeline.predict(frame)
+        if attempt:
+            local.append(time.perf_counter() - started)
+    return {"serve_s": statistics.median(served), "in_process_s": statistics.median(local)}
+
+
+def _cell(results: list[dict[str, Any]], name: str, protocol: str, concurrency: int) -> dict:
+    for row in results:
+        if (row["name"], row["protocol"], row["concurrency"]) == (name, protocol, concurrency):
+            return row
+    raise KeyError((name, protocol, concurrency))
+
+
+def ratios(results: list[dict[str, Any]], bulk_times: dict[str, float]) -> dict[str, float]:
+    top = max(CONCURRENCY)
+    rest = _cell(results, "serve", "rest", top)["rps"]
+    return {
+        "rest_vs_seed_32": rest / _cell(results, "seed", "rest", top)["rps"],
+        "rest_vs_batched_32": rest / _cell(results, "batched", "rest", top)["rps"],
+        "rest_p50_vs_seed_p50": _cell(results, "serve", "rest", 1)["p50_ms"]
+        / _cell(results, "seed", "rest", 1)["p50_ms"],
+        "grpc_vs_rest_32": _cell(results, "serve", "grpc", top)["rps"] / rest,
+        "bulk_vs_in_process": bulk_times["serve_s"] / bulk_times["in_process_s"],
+    }
+
+
+def _met(name: str, value: float) -> str:
+    lower_is_better = name in {"rest_p50_vs_seed_p50", "bulk_vs_in_process"}
+    ok = value <= TARGETS[name] if lower_is_better else value >= TARGETS[name]
+    bound = "<=" if lower_is_better else ">="
+    return f"{value:.2f} (target {bound} {TARGETS[name]:g}: {'met' if ok else 'NOT met'})"
+
+
+def plot(results: list[dict[str, Any]], title: str, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    for name, protocol in sorted({(r["name"], r["protocol"]) for r in results}):
+        rows = sorted(
+            (r for r in results if (r["name"], r["protocol"]) == (name, protocol)),
+            key=lambda r: r["concurrency"],
+        )
+        label = f"{name} {protocol}"
+        left.plot([r["concurrency"] for r in rows], [r["rps"] for r in rows], "o-", label=label)
+        right.plot([r["concurrency"] for r in rows], [r["p50_ms"] for r in rows], "o-", label=label)
+    left.set(xlabel="concurrent clients", ylabel="requests/s", xscale="log", title="throughput")
+    right.set(xlabel="concurrent clients", ylabel="p50 ms", xscale="log", title="median latency")
+    left.legend(fontsize=8)
+    figure.suptitle(title)
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+
+
+def report(
+    results: list[dict[str, Any]],
+    bulk_times: dict[str, float],
+    mode: str,
+    seconds: float,
+    picture: Path,
+) -> str:
+    lines = [
+        f"`python -m benchmarks.serve_bench --seconds {seconds:g}` ({machine()}; {mode}). "
+        "One-record requests from a closed-loop load generator in its own process; the model "
+        "is the registry's champion in every target. `seed`: plain FastAPI + uvicorn, predict "
+        "per request; `batched`: the same with an asyncio micro-batcher.",
+        "",
+        "| target | protocol | clients | req/s | p50 ms | p99 ms | errors |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r['name']} | {r['protocol']} | {r['concurrency']} | {r['rps']:.1f} "
+            f"| {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['errors']} |"
+        )
+    lines += [
+        "",
+        f"Bulk: {_bulk_note(bulk_times)}",
+        "",
+        "| ratio | value |",
+        "|---|---|",
+    ]
+    for name, value in ratios(results, bulk_times).items():
+        lines.append(f"| {name} | {_met(name, value)} |")
+    lines += ["", f"![serving benchmark]({picture.name})"]
+    return "\n".join(lines)
+
+
+def _bulk_note(bulk_times: dict[str, float]) -> str:
+    return (
+        f"10,000 records in one REST request {bulk_times['serve_s'] * 1000:.0f} ms vs "
+        f"in-process `pipeline.predict` {bulk_times['in_process_s'] * 1000:.0f} ms (median of 3)."
+    )
+
+
+app = typer.Typer(add_completion=False)
+
+
+@app.command()
+def main(
+    seconds: float = typer.Option(5.0, min=1.0, help="measured seconds per cell"),
+    bulk_rows: int = typer.Option(10_000, min=1),
+) -> None:
+    """Measure and write the serving section of docs/benchmarks.md."""
+    settings = get_settings()
+    tracking.use_tracking_server(settings)
+    serve_url = f"http://{settings.host}:{settings.serve_http_port}"
+    try:
+        _wait_health(serve_url, timeout_s=3)
+    except ServiceUnavailable:
+        from serve_app.deploy import deploy
+
+        deploy(settings)
+    records = sample_records(1000)
+    cells: list[dict[str, Any]] = []
+    grpc_address = f"{settings.host}:{settings.serve_grpc_port}"
+    for protocol, address in (("rest", serve_url), ("graphql", serve_url), ("grpc", grpc_address)):
+        cells += [
+            {"name": "serve", "protocol": protocol, "address": address, "concurrency": c,
+             "app": settings.serve_app_name}
+            for c in CONCURRENCY
+        ]  # fmt: skip
+    results = run_load(cells, records, seconds)
+    for mode in ("seed", "batched"):
+        with plain_app(settings, mode) as url:
+            peer = [
+                {"name": mode, "protocol": "rest", "address": url, "concurrency": c}
+                for c in CONCURRENCY
+            ]
+            results += run_load(peer, records, seconds)
+    bulk_times = bulk(settings, sample_records(bulk_rows, seed=11))
+    mode = "HAProxy + throughput-optimized Serve" if settings.serve_haproxy else "Python proxy"
+    picture = DOCS.parent / f"serve_bench_{'haproxy' if settings.serve_haproxy else 'proxy'}.png"
+    plot(results, f"burnout-ray serving ({mode})", picture)
+    body = report(results, bulk_times, mode, seconds, picture)
+    write_section(f"Serving: {mode}", body)
+    for name, value in ratios(results, bulk_times).items():
+        log.info("%s = %s", name, _met(name, value))
+
+
+if __name__ == "__main__":
+    cli.run(app)
