@@ -5,6 +5,7 @@ SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
+AIRFLOW_VENV := .venv-airflow
 UV := $(VENV)/bin/uv
 UV_VERSION := 0.13.9
 DEMO_ROWS ?= 20000
@@ -12,7 +13,7 @@ DEMO_TRIALS ?= 4
 PYTEST_ARGS ?=
 STUBS := serve_app/protos/burnout_pb2.py serve_app/protos/burnout_pb2_grpc.py
 
-.PHONY: help install up down status demo data etl train serve test test-unit test-integration lint format lock clean reset
+.PHONY: help install airflow-install airflow up down status demo data etl train serve test test-unit test-integration lint format lock clean reset
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_.-]+:.*?## ' $(MAKEFILE_LIST) | \
@@ -32,6 +33,20 @@ $(STUBS): serve_app/protos/burnout.proto $(VENV)/.installed
 
 install: $(VENV)/.installed $(STUBS) ## Create .venv, install the locked dependencies and this project
 
+# Airflow gets its own virtualenv (its pins clash with ray[serve]'s); the project is installed
+# without dependencies so DAG helpers can use ray_jobs.submit, which needs no ray.
+$(AIRFLOW_VENV)/.installed: requirements/airflow-lock.txt pyproject.toml $(VENV)/.installed
+	test -x $(AIRFLOW_VENV)/bin/python || $(PYTHON) -m venv $(AIRFLOW_VENV)
+	$(UV) pip install --quiet --python $(AIRFLOW_VENV)/bin/python -r requirements/airflow-lock.txt
+	$(UV) pip install --quiet --python $(AIRFLOW_VENV)/bin/python --no-deps -e .
+	touch $@
+
+airflow-install: $(AIRFLOW_VENV)/.installed ## Create .venv-airflow with the locked Airflow 3
+
+airflow: up airflow-install ## Start Airflow (standalone) on 127.0.0.1:8080 with this project's DAGs
+	$(PY) -m ray_jobs.stack up --only airflow
+	@echo "Airflow UI: http://127.0.0.1:$${BURNOUT_AIRFLOW_PORT:-8080} (user admin, password BURNOUT_AIRFLOW_ADMIN_PASSWORD in .env)"
+
 .env: .env.example
 	@test -f .env || $(PYTHON) -c 'import re, secrets; \
 		text = open(".env.example").read(); \
@@ -42,7 +57,7 @@ install: $(VENV)/.installed $(STUBS) ## Create .venv, install the locked depende
 up: install .env ## Start the local stack (S3, MLflow, Ray head); idempotent
 	$(PY) -m ray_jobs.stack up
 
-down: ## Stop the local stack (data stays in .run/)
+down: ## Stop the local stack and Airflow (data stays in .run/)
 	@test -x $(PY) && $(PY) -m ray_jobs.stack down || true
 
 status: install .env ## Show each local service, its URL and health
@@ -63,7 +78,7 @@ serve: up ## Deploy the Serve app (REST+GraphQL :8800, gRPC :50051) with the cha
 demo: up ## Start everything and run the pipeline on demo data, then say what to open
 	$(PY) -m ray_jobs.demo --rows $(DEMO_ROWS) --trials $(DEMO_TRIALS)
 
-test: install lint ## Install and run the whole test suite (starts the services it needs)
+test: install airflow-install lint ## Install and run the whole test suite (starts the services it needs)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-unit: install ## Unit tests only (no services)
@@ -80,8 +95,9 @@ format: install ## Format and auto-fix with ruff
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-lock: install ## Re-resolve requirements/lock.txt from pyproject.toml
+lock: install ## Re-resolve requirements/lock.txt and requirements/airflow-lock.txt
 	$(UV) pip compile pyproject.toml --extra dev --python-version 3.11 --no-header --quiet -o requirements/lock.txt
+	$(UV) pip compile requirements/airflow.in --python-version 3.11 --no-header --quiet -o requirements/airflow-lock.txt
 
 clean: ## Remove caches (keeps .venv, .env and local data)
 	rm -rf .pytest_cache .ruff_cache build dist *.egg-info

@@ -17,7 +17,7 @@ import typer
 import uvicorn
 
 from ray_jobs import cli, tracking
-from ray_jobs.errors import NotFound
+from ray_jobs.errors import InvalidInput, NotFound
 from ray_jobs.settings import get_settings
 from serve_app.predictor import LoadedModel, PredictionService, registry_loader
 from serve_app.rest import build_app
@@ -32,13 +32,13 @@ class MicroBatcher:
         self.service = service
         self.max_size = max_size
         self.wait_s = wait_s
-        self._pending: list[tuple[Any, LoadedModel, asyncio.Future[list[dict[str, Any]]]]] = []
+        self._pending: list[tuple[list[dict[str, Any]], LoadedModel, asyncio.Future[Any]]] = []
         self._timer: asyncio.TimerHandle | None = None
 
-    async def submit(self, frame: Any, model: LoadedModel) -> list[dict[str, Any]]:
+    async def submit(self, records: list[dict[str, Any]], model: LoadedModel) -> Any:
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[list[dict[str, Any]]] = loop.create_future()
-        self._pending.append((frame, model, future))
+        future: asyncio.Future[Any] = loop.create_future()
+        self._pending.append((records, model, future))
         if len(self._pending) >= self.max_size:
             self._flush()
         elif self._timer is None:
@@ -53,7 +53,7 @@ class MicroBatcher:
         if not batch:
             return
         try:
-            results = self.service.predict_groups([(frame, model) for frame, model, _ in batch])
+            results = self.service.predict_many([(records, model) for records, model, _ in batch])
         except Exception as error:  # noqa: BLE001  (every waiting request gets the error)
             for *_, future in batch:
                 future.set_exception(error)
@@ -73,11 +73,14 @@ class PlainBackend:
     async def predict(
         self, records: list[dict[str, Any]], alias: str | None
     ) -> list[dict[str, Any]]:
-        frame = self.service.frame(records)
         model = self.service.model(alias)
         if self.batcher is None:
-            return self.service.predict_frame(frame, model)
-        return await self.batcher.submit(frame, model)
+            return self.service.predict_frame(self.service.frame(records), model)
+        self.service.check_size(records)
+        result = await self.batcher.submit(records, model)
+        if isinstance(result, InvalidInput):
+            raise result
+        return list(result)
 
     def health(self) -> dict[str, Any]:
         return {"status": "ok", "loaded": {a: m.version for a, m in self.service.loaded().items()}}

@@ -29,7 +29,7 @@ import pandas as pd
 import typer
 
 from benchmarks.common import DOCS, machine, write_section
-from features.schema import RAW_COLUMNS, TARGET
+from features.schema import BURN_RATE, RAW_COLUMNS
 from features.synthetic import generate
 from ray_jobs import cli, tracking
 from ray_jobs.errors import ServiceUnavailable
@@ -49,7 +49,7 @@ TARGETS = {
 
 def sample_records(rows: int, seed: int = 7) -> list[dict[str, Any]]:
     """Synthetic raw records (with the generator's missing values) under the wire names."""
-    frame = generate(rows, seed=seed).drop(columns=[TARGET])
+    frame = generate(rows, seed=seed).drop(columns=[BURN_RATE.raw])
     frame = frame.rename(columns={c.raw: c.name for c in RAW_COLUMNS})
     frame = frame.astype(object).where(frame.notna(), None)
     return frame.to_dict("records")

@@ -1,7 +1,11 @@
 """Batch scoring: raw records in S3 (CSV or Parquet) -> predictions in S3, one model version.
 
     python -m ray_jobs.batch_predict --input s3://data/score/ --output s3://processed/scores/run-1/
-        [--model champion]
+        [--model champion] [--skip-scored-under s3://processed/scores/]
+
+With --skip-scored-under, input files that a finished run under that prefix already scored (same
+key and ETag, read from the runs' `_SUCCESS.json`) are left out; with nothing new, nothing is
+written.
 
 The alias is resolved once, in the driver, so every row is scored by the same version even if
 the alias moves mid-job. Invalid rows are kept, with their reason, and no prediction.
@@ -70,15 +74,35 @@ def score_batch(
     return out[list(OUTPUT_COLUMNS)]
 
 
-def score(settings: Settings, input_uri: str, output_uri: str, alias: str) -> dict[str, Any]:
-    """Score every input row; write Parquet and a `_SUCCESS.json` summary last."""
+def score(
+    settings: Settings,
+    input_uri: str,
+    output_uri: str,
+    alias: str,
+    skip_scored_under: str | None = None,
+) -> dict[str, Any]:
+    """Score every (new) input row; write Parquet and a `_SUCCESS.json` summary last."""
     started = time.monotonic()
     client = s3.client(settings)
     s3.check_reachable(settings, client)
     tracking.use_tracking_server(settings)
     version = _resolve(settings, alias)
     source, target = s3.S3Uri.parse(input_uri), s3.S3Uri.parse(output_uri)
-    paths, kind = _inputs(client, source)
+    files, kind = _inputs(client, source)
+    summary: dict[str, Any] = {
+        "input": input_uri,
+        "output": output_uri,
+        "model": {"name": settings.model_name, "alias": alias, "version": version},
+    }
+    if skip_scored_under:
+        done = _scored_before(client, s3.S3Uri.parse(skip_scored_under))
+        skipped = [f for f in files if (f["key"], f["etag"]) in done]
+        files = [f for f in files if (f["key"], f["etag"]) not in done]
+        summary["skipped_files"] = len(skipped)
+        if not files:
+            log.info("no new files under %s (%d already scored)", input_uri, len(skipped))
+            return {**summary, "output": None, "files": 0, "rows": 0, "rows_with_errors": 0}
+    paths = [f"{source.bucket}/{f['key']}" for f in files]
     s3.delete_prefix(client, target)
     connect(settings)
     import ray.data
@@ -103,14 +127,13 @@ def score(settings: Settings, input_uri: str, output_uri: str, alias: str) -> di
     written = ray.data.read_parquet(target.path, filesystem=filesystem, columns=["error"])
     errors_column = written.to_pandas()["error"]
     rows, errors = len(errors_column), int(errors_column.notna().sum())
-    summary = {
-        "input": input_uri,
-        "output": output_uri,
-        "model": {"name": settings.model_name, "alias": alias, "version": version},
-        "rows": rows,
-        "rows_with_errors": errors,
-        "seconds": round(time.monotonic() - started, 2),
-    }
+    summary.update(
+        files=len(files),
+        inputs=files,
+        rows=rows,
+        rows_with_errors=errors,
+        seconds=round(time.monotonic() - started, 2),
+    )
     s3.write_json(client, target.child(DONE), summary)
     return summary
 
@@ -130,14 +153,28 @@ def _resolve(settings: Settings, alias: str) -> str:
     return str(version.version)
 
 
-def _inputs(client: Any, source: s3.S3Uri) -> tuple[list[str], str]:
-    objects = [o["Key"] for o in s3.iter_objects(client, source) if int(o["Size"]) > 0]
-    parquet = [k for k in objects if k.endswith(".parquet")]
-    csv = [k for k in objects if k.lower().endswith(".csv")]
+def _inputs(client: Any, source: s3.S3Uri) -> tuple[list[dict[str, str]], str]:
+    """The input files (key, ETag): Parquet if there is any, else CSV."""
+    objects = [
+        {"key": o["Key"], "etag": str(o["ETag"]).strip('"')}
+        for o in s3.iter_objects(client, source)
+        if int(o["Size"]) > 0
+    ]
+    parquet = [o for o in objects if o["key"].endswith(".parquet")]
+    csv = [o for o in objects if o["key"].lower().endswith(".csv")]
     if not parquet and not csv:
         raise NotFound(f"no .csv or .parquet files under {source}")
-    keys, kind = (parquet, "parquet") if parquet else (csv, "csv")
-    return [f"{source.bucket}/{k}" for k in keys], kind
+    return (parquet, "parquet") if parquet else (csv, "csv")
+
+
+def _scored_before(client: Any, root: s3.S3Uri) -> set[tuple[str, str]]:
+    """(key, ETag) of every input a finished run under `root` scored."""
+    done: set[tuple[str, str]] = set()
+    for obj in s3.iter_objects(client, root):
+        if obj["Key"].endswith(f"/{DONE}"):
+            summary = s3.read_json(client, s3.S3Uri(root.bucket, obj["Key"])) or {}
+            done.update((f["key"], f["etag"]) for f in summary.get("inputs", []))
+    return done
 
 
 def _read_csv_as_text(paths: list[str], filesystem: Any) -> Any:
@@ -163,9 +200,12 @@ def main(
     input_uri: Annotated[str, typer.Option("--input", help="s3:// prefix of CSV or Parquet files")],
     output_uri: Annotated[str, typer.Option("--output", help="s3:// prefix for the predictions")],
     model: Annotated[str, typer.Option(help="registry alias")] = "champion",
+    skip_scored_under: Annotated[
+        str, typer.Option(help="s3:// prefix of earlier runs: leave out files they scored")
+    ] = "",
 ) -> None:
     """Score raw records with a registered model alias."""
-    summary = score(get_settings(), input_uri, output_uri, model)
+    summary = score(get_settings(), input_uri, output_uri, model, skip_scored_under or None)
     log.info(
         "scored %d rows (%d with errors) with %s",
         summary["rows"],

@@ -23,8 +23,9 @@ from features.schema import SCHEMA_VERSION, check_header
 from features.splitting import DEFAULT_FRACTIONS, SPLITS
 from ray_jobs import cli, s3, tracking
 from ray_jobs.cluster import connect
-from ray_jobs.errors import BurnoutError, DataError, NotFound, ServiceUnavailable
+from ray_jobs.errors import BurnoutError, DataError, ServiceUnavailable
 from ray_jobs.etl_batch import CLEAN_SCHEMA, REJECTS, FileLayout, process_batch
+from ray_jobs.ingest import raw_csv_objects
 from ray_jobs.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ def run_etl(
     started = time.monotonic()
     client = _step1_check_services(settings)
     source = s3.S3Uri.parse(input_uri)
-    objects = _step2_list_inputs(client, source)
+    objects = raw_csv_objects(client, source)
     layouts = _step3_read_headers(client, source, objects)
     version = _step4_dataset_version(objects)
     target = s3.S3Uri(settings.bucket_processed, version)
@@ -90,21 +91,6 @@ def _step1_check_services(settings: Settings) -> Any:
     s3.require_bucket(client, settings.bucket_processed)
     tracking.use_tracking_server(settings)
     return client
-
-
-def _step2_list_inputs(client: Any, source: s3.S3Uri) -> list[dict[str, Any]]:
-    s3.require_bucket(client, source.bucket)
-    objects = [
-        {"key": o["Key"], "size": int(o["Size"]), "etag": str(o["ETag"]).strip('"')}
-        for o in s3.iter_objects(client, source)
-        if o["Key"].lower().endswith(".csv") and int(o["Size"]) > 0
-    ]
-    if not objects:
-        raise NotFound(
-            f"no CSV files under {source}: upload some with `python -m ray_jobs.ingest synthetic` "
-            "or `python -m ray_jobs.ingest upload FILE`"
-        )
-    return sorted(objects, key=lambda o: o["key"])
 
 
 def _step3_read_headers(

@@ -1,14 +1,17 @@
-"""Put raw data into S3: synthetic data of any size, or a real CSV such as the Kaggle file.
+"""Put raw data into S3 (synthetic data of any size, or a real CSV such as the Kaggle file) and
+check what is there.
 
 python -m ray_jobs.ingest synthetic --rows 20000 --seed 42
 python -m ray_jobs.ingest upload employee_burnout_train.csv --name kaggle
+python -m ray_jobs.ingest check --input s3://data/raw/kaggle/
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -23,6 +26,22 @@ log = logging.getLogger(__name__)
 def raw_prefix(settings: Settings, name: str) -> s3.S3Uri:
     """s3://<data bucket>/raw/<name>/"""
     return s3.S3Uri(settings.bucket_data, f"raw/{name.strip('/')}/")
+
+
+def raw_csv_objects(client: Any, source: s3.S3Uri) -> list[dict[str, Any]]:
+    """The non-empty CSV files under a prefix (key, size, ETag), sorted; NotFound if none."""
+    s3.require_bucket(client, source.bucket)
+    objects = [
+        {"key": o["Key"], "size": int(o["Size"]), "etag": str(o["ETag"]).strip('"')}
+        for o in s3.iter_objects(client, source)
+        if o["Key"].lower().endswith(".csv") and int(o["Size"]) > 0
+    ]
+    if not objects:
+        raise NotFound(
+            f"no CSV files under {source}: upload some with `python -m ray_jobs.ingest synthetic` "
+            "or `python -m ray_jobs.ingest upload FILE`"
+        )
+    return sorted(objects, key=lambda o: o["key"])
 
 
 def upload_synthetic(
@@ -83,6 +102,18 @@ def upload(
     target = raw_prefix(settings, name or path.stem)
     upload_file(settings, path, target)
     typer.echo(str(target))
+
+
+@app.command()
+def check(input_uri: str = typer.Option(..., "--input", help="s3://bucket/prefix/")) -> None:
+    """Fail unless raw CSV files are present; print their count and size as JSON."""
+    settings = get_settings()
+    client = s3.client(settings)
+    s3.check_reachable(settings, client)
+    objects = raw_csv_objects(client, s3.S3Uri.parse(input_uri))
+    summary = {"input": input_uri, "files": len(objects), "bytes": sum(o["size"] for o in objects)}
+    log.info("%d CSV files (%d bytes) under %s", summary["files"], summary["bytes"], input_uri)
+    typer.echo(json.dumps(summary))
 
 
 if __name__ == "__main__":

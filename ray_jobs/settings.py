@@ -71,6 +71,8 @@ class Settings(BaseSettings):
     serve_haproxy_metrics_port: int = Field(9101, ge=1, le=65535)
     serve_replica_base_port: int = Field(30000, ge=1024, le=65435)
     airflow_port: int = Field(8080, ge=1, le=65535)
+    airflow_admin_password: SecretStr | None = None
+    airflow_venv: Path = Path(".venv-airflow")
 
     @model_validator(mode="after")
     def _derive_endpoints(self) -> Settings:
@@ -87,6 +89,7 @@ class Settings(BaseSettings):
                 "ray_auth_token must be set (>= 16 characters) when ray_auth_mode is 'token'"
             )
         self.run_dir = self.run_dir.expanduser().resolve()
+        self.airflow_venv = self.airflow_venv.expanduser().resolve()
         return self
 
     def ray_auth_headers(self) -> dict[str, str]:

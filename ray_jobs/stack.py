@@ -24,6 +24,7 @@ import typer
 
 from ray_jobs import cli, s3
 from ray_jobs.errors import BurnoutError, ServiceUnavailable
+from ray_jobs.orchestration import airflow_bin, airflow_env
 from ray_jobs.processes import Owned, port_open, wait_until
 from ray_jobs.settings import Settings, child_env, get_settings
 
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 
 START_TIMEOUT_S = 90.0
 SERVICES = ("s3", "mlflow", "ray")
+OPTIONAL = ("airflow",)  # started on request (`make airflow`), not by a plain `up`
 REPLICA_PORTS = 50  # per protocol: ingress replicas of one stack (HTTP, then gRPC)
 
 
@@ -67,7 +69,9 @@ class Stack:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.run_dir = settings.run_dir
-        self.services = {s.name: s for s in (self._s3(), self._mlflow(), self._ray())}
+        self.services = {
+            s.name: s for s in (self._s3(), self._mlflow(), self._ray(), self._airflow())
+        }
 
     # -- the three services -------------------------------------------------------------------
 
@@ -201,6 +205,27 @@ class Stack:
             stop_timeout_s=5.0,
         )
 
+    def _airflow(self) -> Service:
+        st = self.settings
+        url = f"http://{st.host}:{st.airflow_port}"
+
+        def argv() -> list[str]:
+            return [airflow_bin(st), "standalone"]
+
+        def healthy() -> bool:
+            return _http_ok(f"{url}/api/v2/monitor/health")
+
+        return Service(
+            "airflow",
+            url,
+            st.airflow_port,
+            "standalone",
+            argv,
+            healthy,
+            # Airflow's venv may serve other homes: stop by process group only, never by pattern.
+            stray_marker=None,
+        )
+
     # -- lifecycle ------------------------------------------------------------------------------
 
     def owned(self, name: str) -> Owned:
@@ -248,9 +273,9 @@ class Stack:
             service.after_start()
         log.info("%s is up at %s", name, service.url)
 
-    def down(self, names: tuple[str, ...] = SERVICES) -> None:
+    def down(self, names: tuple[str, ...] = (*SERVICES, *OPTIONAL)) -> None:
         """Stop the services this stack started, all at once; leave their data."""
-        with ThreadPoolExecutor(max_workers=len(SERVICES)) as pool:
+        with ThreadPoolExecutor(max_workers=len(names)) as pool:
             stopped = dict(zip(names, pool.map(self._down_one, names), strict=True))
         for name, was_running in stopped.items():
             log.info("%s %s", name, "stopped" if was_running else "was not running")
@@ -268,6 +293,8 @@ class Stack:
         rows = []
         for name, service in self.services.items():
             pid = self.owned(name).pid()
+            if name in OPTIONAL and pid is None:
+                continue
             health = "healthy" if service.healthy() else ("starting/unhealthy" if pid else "down")
             rows.append(
                 {"service": name, "url": service.url, "pid": str(pid or "-"), "health": health}
@@ -276,6 +303,8 @@ class Stack:
 
     def _env(self, name: str) -> dict[str, str]:
         st = self.settings
+        if name == "airflow":
+            return airflow_env(st)
         extra: dict[str, str] = {}
         if name == "mlflow":
             extra = {
@@ -371,19 +400,20 @@ def format_status(rows: list[dict[str, str]]) -> str:
 app = typer.Typer(help=__doc__, no_args_is_help=True, pretty_exceptions_enable=False)
 
 
-def _names(only: str | None) -> tuple[str, ...]:
+def _names(only: str | None, default: tuple[str, ...] = SERVICES) -> tuple[str, ...]:
     if not only:
-        return SERVICES
+        return default
     names = tuple(n.strip() for n in only.split(",") if n.strip())
-    unknown = [n for n in names if n not in SERVICES]
+    known = (*SERVICES, *OPTIONAL)
+    unknown = [n for n in names if n not in known]
     if unknown:
-        raise BurnoutError(f"unknown service(s) {unknown}; choose from {', '.join(SERVICES)}")
+        raise BurnoutError(f"unknown service(s) {unknown}; choose from {', '.join(known)}")
     return names
 
 
 @app.command()
 def up(
-    only: str | None = typer.Option(None, help="comma-separated subset of s3,mlflow,ray"),
+    only: str | None = typer.Option(None, help="comma-separated subset of s3,mlflow,ray,airflow"),
 ) -> None:
     """Start the local stack (idempotent) and print its status."""
     stack = Stack(get_settings())
@@ -393,10 +423,10 @@ def up(
 
 @app.command()
 def down(
-    only: str | None = typer.Option(None, help="comma-separated subset of s3,mlflow,ray"),
+    only: str | None = typer.Option(None, help="comma-separated subset of s3,mlflow,ray,airflow"),
 ) -> None:
     """Stop the processes this stack started; data stays in the run folder."""
-    Stack(get_settings()).down(_names(only))
+    Stack(get_settings()).down(_names(only, (*SERVICES, *OPTIONAL)))
 
 
 @app.command()

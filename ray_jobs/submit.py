@@ -7,12 +7,14 @@ This is the path Airflow takes too: the job runs on the cluster, not in the call
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import shlex
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -26,12 +28,18 @@ from ray_jobs.settings import Settings, get_settings
 log = logging.getLogger(__name__)
 
 TERMINAL = {"SUCCEEDED", "FAILED", "STOPPED"}
+FAILED = {"FAILED", "STOPPED"}
 
 
 class JobFailed(BurnoutError):
     """The Ray job ended in FAILED or STOPPED."""
 
     exit_code = 1
+
+
+def _stdout(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
 
 
 @dataclass
@@ -74,12 +82,21 @@ class JobsClient:
         runtime_env: dict[str, Any] | None = None,
         metadata: dict[str, str] | None = None,
     ) -> str:
-        """Submit, or re-attach when a job with this submission id already exists."""
-        existing = self.status(submission_id)
+        """Submit under an idempotency key, or re-attach to the job already made for it.
+
+        A key's job that is pending, running or succeeded is re-attached (a retried caller never
+        runs the work twice); one that failed or was stopped gets a new attempt `<key>.2`, `.3`...
+        """
+        attempt, existing = 1, self.status(submission_id)
+        job_id = submission_id
+        while existing is not None and existing["status"] in FAILED:
+            attempt += 1
+            job_id = f"{submission_id}.{attempt}"
+            existing = self.status(job_id)
         if existing is not None:
-            log.info("re-attaching to existing Ray job %s (%s)", submission_id, existing["status"])
-            return submission_id
-        body: dict[str, Any] = {"entrypoint": entrypoint, "submission_id": submission_id}
+            log.info("re-attaching to existing Ray job %s (%s)", job_id, existing["status"])
+            return job_id
+        body: dict[str, Any] = {"entrypoint": entrypoint, "submission_id": job_id}
         if runtime_env:
             body["runtime_env"] = runtime_env
         if metadata:
@@ -106,18 +123,21 @@ class JobsClient:
         self._request("POST", f"/api/jobs/{submission_id}/stop")
 
     def wait(
-        self, submission_id: str, timeout_s: float, poll_s: float = 1.0, echo: bool = True
+        self,
+        submission_id: str,
+        timeout_s: float,
+        poll_s: float = 1.0,
+        sink: Callable[[str], None] | None = _stdout,
     ) -> dict[str, Any]:
-        """Poll to a terminal state, echoing new log output; stop the job on timeout."""
+        """Poll to a terminal state, passing new log output to `sink`; stop the job on timeout."""
         deadline = time.monotonic() + timeout_s
         shown = 0
         while True:
             info = self.status(submission_id) or {"status": "PENDING"}
-            if echo:
+            if sink is not None:
                 text = self.logs(submission_id)
                 if len(text) > shown:
-                    sys.stdout.write(text[shown:])
-                    sys.stdout.flush()
+                    sink(text[shown:])
                     shown = len(text)
             if info["status"] in TERMINAL:
                 return info
@@ -147,19 +167,42 @@ def run_job(
     timeout_s: float = 3600.0,
     echo: bool = True,
 ) -> dict[str, Any]:
-    """Submit and wait; raise JobFailed with Ray's message unless the job succeeded."""
-    client = JobsClient.from_settings(settings)
-    job_id = client.submit(entrypoint, submission_id or f"burnout-{uuid.uuid4().hex[:12]}")
+    """Submit and wait with the settings' cluster; see `run_on`."""
+    return run_on(
+        JobsClient.from_settings(settings),
+        entrypoint,
+        submission_id or f"burnout-{uuid.uuid4().hex[:12]}",
+        timeout_s,
+        sink=_stdout if echo else None,
+    )
+
+
+def run_on(
+    client: JobsClient,
+    entrypoint: str,
+    submission_id: str,
+    timeout_s: float = 3600.0,
+    sink: Callable[[str], None] | None = _stdout,
+    runtime_env: dict[str, Any] | None = None,
+    metadata: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Submit (or re-attach) and wait; raise JobFailed with Ray's message unless it succeeded.
+
+    Whatever interrupts the wait (Ctrl-C, an orchestrator's timeout or kill) stops the Ray job
+    first, so no job outlives the caller that owns it.
+    """
+    job_id = client.submit(entrypoint, submission_id, runtime_env, metadata)
     log.info("submitted Ray job %s: %s (dashboard %s/#/jobs)", job_id, entrypoint, client.address)
     try:
-        info = client.wait(job_id, timeout_s, echo=echo)
-    except KeyboardInterrupt:
-        client.stop(job_id)
+        info = client.wait(job_id, timeout_s, sink=sink)
+    except BaseException:
+        with contextlib.suppress(BurnoutError, httpx.HTTPError):
+            client.stop(job_id)
         raise
     if info["status"] != "SUCCEEDED":
-        # Ray appends the log tail to its message; the logs were already echoed above.
+        # Ray appends the log tail to its message; the logs were already passed to the sink.
         message = (info.get("message") or "").split(", last available logs")[0]
-        if not echo:
+        if sink is None:
             tail = "\n".join(client.logs(job_id).splitlines()[-40:])
             message = f"{message}; last log lines:\n{tail}"
         raise JobFailed(f"Ray job {job_id} {info['status']}: {message}".strip())

@@ -53,17 +53,22 @@ class BurnoutService:
     # -- the shared calls -------------------------------------------------------------------------
 
     @serve.batch(max_batch_size=64, batch_wait_timeout_s=0.005)
-    async def _batched(self, items: list[tuple[Any, LoadedModel]]) -> list[list[dict[str, Any]]]:
-        return self.service.predict_groups(items)
+    async def _batched(
+        self, items: list[tuple[list[dict[str, Any]], LoadedModel]]
+    ) -> list[list[dict[str, Any]] | InvalidInput]:
+        return self.service.predict_many(items)
 
     async def predict(
         self, records: list[dict[str, Any]], alias: str | None
     ) -> list[dict[str, Any]]:
-        frame = self.service.frame(records)
+        self.service.check_size(records)
         model = self.service.model(alias)
-        if len(frame) > BULK_ROWS:
-            return self.service.predict_frame(frame, model)
-        return await self._batched((frame, model))
+        if len(records) > BULK_ROWS:
+            return self.service.predict_frame(self.service.frame(records), model)
+        result = await self._batched((records, model))
+        if isinstance(result, InvalidInput):
+            raise result
+        return result
 
     def health(self) -> dict[str, Any]:
         loaded = {alias: m.version for alias, m in self.service.loaded().items()}

@@ -115,28 +115,20 @@ class PredictionService:
 
     # -- records --------------------------------------------------------------------------------
 
-    def frame(self, records: list[dict[str, Any]], prefix: str = "records") -> pd.DataFrame:
-        """Validate raw records with the features rules; InvalidInput names every bad field."""
+    def check_size(self, records: list[dict[str, Any]]) -> None:
         if len(records) > self.max_records:
             raise TooLarge(
                 f"{len(records)} records in one request; the limit is {self.max_records} "
                 "(BURNOUT_SERVE_MAX_RECORDS); use POST /predict/stream or the batch scoring job"
             )
-        raw = pd.DataFrame.from_records(records, columns=list(FEATURE_NAMES))
-        checked = validate(raw.astype(object), require_target=False, require_id=False)
-        if not checked.valid.all():
-            errors = []
-            for row, column in zip(*np.where(checked.errors.notna().to_numpy()), strict=True):
-                name = checked.errors.columns[column]
-                errors.append(
-                    {
-                        "field": f"{prefix}[{row}].{name}",
-                        "loc": [prefix, int(row), name],
-                        "message": str(checked.errors.iat[row, column]),
-                    }
-                )
-            raise InvalidInput(errors)
-        return checked.clean
+
+    def frame(self, records: list[dict[str, Any]], prefix: str = "records") -> pd.DataFrame:
+        """Validate raw records with the features rules; InvalidInput names every bad field."""
+        self.check_size(records)
+        clean, errors = _check(records)
+        if errors:
+            raise InvalidInput(_located(errors, 0, len(records), prefix))
+        return clean
 
     def predict_frame(self, frame: pd.DataFrame, model: LoadedModel) -> list[dict[str, Any]]:
         """Burn rate (clipped) and risk level per validated row."""
@@ -149,23 +141,34 @@ class PredictionService:
             for i, r, level in zip(ids, rates, levels, strict=True)
         ]
 
-    def predict_groups(
-        self, groups: list[tuple[pd.DataFrame, LoadedModel]]
-    ) -> list[list[dict[str, Any]]]:
-        """Many requests at once: one DataFrame and one predict per model, split back after."""
-        results: list[list[dict[str, Any]]] = [[] for _ in groups]
-        by_model: dict[int, list[int]] = {}
-        for index, (_, model) in enumerate(groups):
-            by_model.setdefault(id(model), []).append(index)
-        for indexes in by_model.values():
-            model = groups[indexes[0]][1]
-            merged = pd.concat([groups[i][0] for i in indexes], ignore_index=True)
-            predictions = self.predict_frame(merged, model)
-            start = 0
-            for i in indexes:
-                size = len(groups[i][0])
-                results[i] = predictions[start : start + size]
-                start += size
+    def predict_many(
+        self, requests: list[tuple[list[dict[str, Any]], LoadedModel]]
+    ) -> list[list[dict[str, Any]] | InvalidInput]:
+        """Many requests at once: one DataFrame, one validation and one predict per model.
+
+        Validation costs as much as prediction (~10 ms, nearly flat in rows), so it is batched
+        too. A request with a bad record gets its own InvalidInput; the others are unaffected.
+        """
+        clean, errors = _check([r for records, _ in requests for r in records])
+        results: list[list[dict[str, Any]] | InvalidInput] = [[] for _ in requests]
+        by_model: dict[int, list[tuple[int, int, int]]] = {}
+        start = 0
+        for index, (records, model) in enumerate(requests):
+            end = start + len(records)
+            mine = _located(errors, start, end, "records")
+            if mine:
+                results[index] = InvalidInput(mine)
+            else:
+                by_model.setdefault(id(model), []).append((index, start, end))
+            start = end
+        for spans in by_model.values():
+            model = requests[spans[0][0]][1]
+            rows = np.concatenate([np.arange(a, b) for _, a, b in spans])
+            predictions = self.predict_frame(clean.iloc[rows], model)
+            offset = 0
+            for index, a, b in spans:
+                results[index] = predictions[offset : offset + b - a]
+                offset += b - a
         return results
 
     def predict(
@@ -174,3 +177,28 @@ class PredictionService:
         """Validate and predict in one call (no batching across requests)."""
         frame = self.frame(records)
         return self.predict_frame(frame, self.model(alias))
+
+
+def _check(records: list[dict[str, Any]]) -> tuple[pd.DataFrame, list[tuple[int, str, str]]]:
+    """Cleaned frame and (row, field, message) for every rule a record breaks."""
+    raw = pd.DataFrame.from_records(records, columns=list(FEATURE_NAMES))
+    checked = validate(raw.astype(object), require_target=False, require_id=False)
+    errors: list[tuple[int, str, str]] = []
+    if not checked.valid.all():
+        for row, column in zip(*np.where(checked.errors.notna().to_numpy()), strict=True):
+            errors.append(
+                (int(row), checked.errors.columns[column], str(checked.errors.iat[row, column]))
+            )
+    return checked.clean, errors
+
+
+def _located(
+    errors: list[tuple[int, str, str]], start: int, end: int, prefix: str
+) -> list[dict[str, Any]]:
+    """The errors of rows start..end, numbered from 0 within that request."""
+    return [
+        {"field": f"{prefix}[{row - start}].{name}", "loc": [prefix, row - start, name],
+         "message": message}
+        for row, name, message in errors
+        if start <= row < end
+    ]  # fmt: skip
