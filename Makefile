@@ -75,7 +75,7 @@ train: up ## Tune LightGBM, KNN and SVM on the latest dataset version (Ray job);
 serve: up ## Deploy the Serve app (REST+GraphQL :8800, gRPC :50051) with the champion model
 	$(PY) -m serve_app.deploy up
 
-demo: up ## Start everything and run the pipeline on demo data, then say what to open
+demo: up airflow-install ## Start everything, let Airflow run the pipeline on demo data, call all APIs
 	$(PY) -m ray_jobs.demo --rows $(DEMO_ROWS) --trials $(DEMO_TRIALS)
 
 test: install airflow-install lint ## Install and run the whole test suite (starts the services it needs)

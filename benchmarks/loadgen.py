@@ -69,24 +69,28 @@ async def _http_caller(
 
 
 async def _grpc_caller(
-    address: str, records: list[dict[str, Any]], app_name: str
+    address: str, records: list[dict[str, Any]], app_name: str, concurrency: int
 ) -> tuple[Call, Callable[[], Awaitable[None]]]:
     import grpc
 
     from serve_app.protos import burnout_pb2 as pb
     from serve_app.protos import burnout_pb2_grpc
 
-    channel = grpc.aio.insecure_channel(address)
-    stub = burnout_pb2_grpc.BurnoutServiceStub(channel)
+    # One channel (one HTTP/2 connection) per client, as REST gets one keep-alive connection
+    # per client: every client is its own caller, not 32 streams squeezed into one socket.
+    channels = [grpc.aio.insecure_channel(address) for _ in range(concurrency)]
+    stubs = [burnout_pb2_grpc.BurnoutServiceStub(channel) for channel in channels]
     requests = [pb.PredictRequest(records=[pb.Employee(**r)]) for r in records]
     metadata = (("application", app_name),)
 
     async def call(i: int) -> bool:
+        stub = stubs[i % len(stubs)]
         reply = await stub.Predict(requests[i % len(requests)], metadata=metadata, timeout=60)
         return len(reply.predictions) == 1
 
     async def close() -> None:
-        await channel.close()
+        for channel in channels:
+            await channel.close()
 
     return call, close
 
@@ -95,7 +99,9 @@ async def run_cell(cell: dict[str, Any], records: list[dict[str, Any]], seconds:
     """Warm up, then keep `concurrency` clients busy for `seconds`; latency per request."""
     concurrency = int(cell["concurrency"])
     if cell["protocol"] == "grpc":
-        call, close = await _grpc_caller(cell["address"], records, cell.get("app", "burnout"))
+        call, close = await _grpc_caller(
+            cell["address"], records, cell.get("app", "burnout"), concurrency
+        )
     else:
         call, close = await _http_caller(cell["protocol"], cell["address"], records, concurrency)
     latencies: list[float] = []

@@ -19,7 +19,7 @@ import uvicorn
 from ray_jobs import cli, tracking
 from ray_jobs.errors import InvalidInput, NotFound
 from ray_jobs.settings import get_settings
-from serve_app.predictor import LoadedModel, PredictionService, registry_loader
+from serve_app.predictor import AdaptiveWait, LoadedModel, PredictionService, registry_loader
 from serve_app.rest import build_app
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,8 @@ class MicroBatcher:
     def __init__(self, service: PredictionService, max_size: int, wait_s: float) -> None:
         self.service = service
         self.max_size = max_size
-        self.wait_s = wait_s
+        self._wait = AdaptiveWait(wait_s)  # the same policy as the Serve deployment
+        self.wait_s = self._wait.idle_s
         self._pending: list[tuple[list[dict[str, Any]], LoadedModel, asyncio.Future[Any]]] = []
         self._timer: asyncio.TimerHandle | None = None
 
@@ -52,6 +53,7 @@ class MicroBatcher:
         batch, self._pending = self._pending, []
         if not batch:
             return
+        self.wait_s = self._wait.observe(len(batch))
         try:
             results = self.service.predict_many([(records, model) for records, model, _ in batch])
         except Exception as error:  # noqa: BLE001  (every waiting request gets the error)

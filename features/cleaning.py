@@ -20,6 +20,7 @@ from features.schema import EARLIEST_JOINING_DATE
 MAX_ID_LENGTH = 64
 _SHOWN_CHARS = 40
 _LATEST_JOINING_YEAR = 2100
+_NUMBER_TYPES = {int, float, type(None), np.float64, np.int64}
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[T ][0-9:.+\-Z]*)?$")
 
 
@@ -84,8 +85,13 @@ def to_number(
     raw: pd.Series, minimum: float | None, maximum: float | None, required: bool
 ) -> tuple[pd.Series, pd.Series]:
     """Parse numbers, checking the range; booleans are not numbers."""
-    text = normalize_text(raw)
-    is_bool = _cellwise(text, lambda v: isinstance(v, (bool, np.bool_))).astype(bool)
+    if _plain_numbers(raw):
+        # API records arrive as floats and None: nothing to strip, no booleans to refuse.
+        text = raw.astype(object).where(raw.notna(), None)
+        is_bool = pd.Series(False, index=raw.index)
+    else:
+        text = normalize_text(raw)
+        is_bool = _cellwise(text, lambda v: isinstance(v, (bool, np.bool_))).astype(bool)
     values = pd.to_numeric(text.where(~is_bool, None), errors="coerce").astype("float64")
     present = text.notna()
     bad = (present & values.isna()) | is_bool | np.isinf(values)
@@ -102,6 +108,13 @@ def to_number(
         _messages(~present & required, "missing", raw.index) if required else _none(raw.index),
     )
     return values.where(errors.isna()), errors
+
+
+def _plain_numbers(raw: pd.Series) -> bool:
+    """True when every cell is an int, a float or missing (never a string or a boolean)."""
+    if pd.api.types.is_float_dtype(raw.dtype) or pd.api.types.is_integer_dtype(raw.dtype):
+        return True
+    return set(map(type, raw.to_numpy(dtype=object))) <= _NUMBER_TYPES
 
 
 def to_category(

@@ -1,4 +1,5 @@
-"""The demo: synthetic data -> ETL -> training (Ray jobs) -> serving; then what to open.
+"""The demo: synthetic data, then Airflow runs the pipeline (ETL -> training -> serving reload ->
+smoke test, each a Ray job or a call to the Serve app); then one call per protocol and what to open.
 
 python -m ray_jobs.demo --rows 20000     (what `make demo` runs after `make up`)
 """
@@ -13,16 +14,15 @@ from typing import Any
 import typer
 
 from ray_jobs import cli, s3
+from ray_jobs.errors import BurnoutError
 from ray_jobs.ingest import raw_prefix, upload_synthetic
+from ray_jobs.orchestration import AirflowClient
 from ray_jobs.settings import Settings, get_settings
-from ray_jobs.submit import JobsClient, run_job, summary_line
+from ray_jobs.stack import Stack
 
 log = logging.getLogger(__name__)
 
-
-def _job_summary(settings: Settings, submission_id: str) -> dict[str, Any]:
-    """The JSON summary a job prints as its last line."""
-    return summary_line(JobsClient.from_settings(settings).logs(submission_id))
+PIPELINE = "burnout_pipeline"
 
 
 def _champion(training: dict[str, Any]) -> str:
@@ -73,12 +73,30 @@ Try
 """
 
 
-def _serve_and_call(settings: Settings) -> str:
-    """Deploy (or update) the Serve app, then one sample call per protocol."""
-    from serve_app import smoke
-    from serve_app.deploy import deploy
+def _run_pipeline(settings: Settings, source: str, trials: int) -> tuple[dict, dict, str]:
+    """Trigger the pipeline DAG over Airflow's REST API and wait; the ETL and training results."""
+    airflow = AirflowClient(settings)
+    airflow.wait_for_dag(PIPELINE)
+    run_id = airflow.trigger(PIPELINE, {"input": source, "trials": trials})
+    log.info("triggered %s run %s; follow it at %s", PIPELINE, run_id, airflow.base)
+    finished = airflow.wait(PIPELINE, run_id, timeout_s=3600)
+    tasks = "  ".join(f"{task} {state}" for task, state in finished["tasks"].items())
+    report = (
+        f"Airflow run {run_id}: {finished['run']['state']}\n  tasks             {tasks}\n"
+        f"  UI                {airflow.base}/dags/{PIPELINE}   (admin / "
+        "BURNOUT_AIRFLOW_ADMIN_PASSWORD in .env)\n"
+    )
+    if finished["run"]["state"] != "success":
+        raise BurnoutError(f"the pipeline failed in Airflow\n{report}")
+    etl = airflow.xcom(PIPELINE, run_id, "etl")
+    training = airflow.xcom(PIPELINE, run_id, "train")
+    return etl, training, report
 
-    deploy(settings)
+
+def _calls(settings: Settings) -> str:
+    """One sample call per protocol to the Serve app."""
+    from serve_app import smoke
+
     base = f"http://{settings.host}:{settings.serve_http_port}"
     lines = [
         "",
@@ -102,21 +120,20 @@ def main(
     seed: int = typer.Option(42, help="generator seed"),
     trials: int = typer.Option(4, min=1, help="trials per model family"),
 ) -> None:
-    """Generate demo data, run the ETL through the Ray Jobs API and print what to open."""
+    """Generate demo data, let Airflow run the pipeline on Ray, then call every protocol."""
+    from serve_app.deploy import deploy
+
     started = time.monotonic()
     settings = get_settings()
     target = raw_prefix(settings, "demo")
     s3.delete_prefix(s3.client(settings), target)
     upload_synthetic(settings, rows, seed, target)
-    info = run_job(settings, f"python -m ray_jobs.etl --input {target}", timeout_s=1800)
-    etl = _job_summary(settings, str(info["submission_id"]))
-    entrypoint = (
-        f"python -m ray_jobs.train --dataset-version {etl['dataset_version']} --trials {trials}"
-    )
-    info = run_job(settings, entrypoint, timeout_s=3600)
-    training = _job_summary(settings, str(info["submission_id"]))
-    calls = _serve_and_call(settings)
-    typer.echo(_summary(settings, etl, training, time.monotonic() - started) + calls)
+    Stack(settings).up(("airflow",))
+    # Serving first: the pipeline's last steps reload it and ask it for a prediction.
+    deploy(settings)
+    etl, training, report = _run_pipeline(settings, str(target), trials)
+    summary = _summary(settings, etl, training, time.monotonic() - started)
+    typer.echo(summary + report + _calls(settings))
 
 
 if __name__ == "__main__":

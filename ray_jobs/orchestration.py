@@ -40,15 +40,25 @@ def airflow_bin(settings: Settings, name: str = "airflow") -> str:
     return str(path)
 
 
-def _connection(host: str, port: int, password: str | None = None) -> str:
+def _connection(
+    host: str, port: int, password: str | None = None, extra: dict[str, Any] | None = None
+) -> str:
     conn: dict[str, Any] = {"conn_type": "http", "host": host, "port": port}
     if password:
         conn["password"] = password
+    if extra:
+        conn["extra"] = extra
     return json.dumps(conn)
 
 
-def airflow_env(settings: Settings) -> dict[str, str]:
-    """Environment for every Airflow process: config, connections and the admin password file."""
+def airflow_env(
+    settings: Settings, ray_runtime_env: dict[str, Any] | None = None
+) -> dict[str, str]:
+    """Environment for every Airflow process: config, connections and the admin password file.
+
+    `ray_runtime_env` goes into the Ray connection: every job the DAGs submit gets it (for a
+    remote cluster: working_dir, pip, env_vars).
+    """
     if settings.airflow_admin_password is None:
         raise ConfigError(
             "BURNOUT_AIRFLOW_ADMIN_PASSWORD is not set: add it to .env (see .env.example)"
@@ -80,7 +90,12 @@ def airflow_env(settings: Settings) -> dict[str, str]:
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
             "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
-            "AIRFLOW_CONN_RAY_DEFAULT": _connection(ray.host, ray.port or 8265, token),
+            "AIRFLOW_CONN_RAY_DEFAULT": _connection(
+                ray.host,
+                ray.port or 8265,
+                token,
+                {"runtime_env": ray_runtime_env} if ray_runtime_env else None,
+            ),
             "AIRFLOW_CONN_BURNOUT_SERVE": _connection(settings.host, settings.serve_http_port),
             # The DAG helpers import ray_jobs.submit / serve_app.smoke from this checkout.
             "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
@@ -126,6 +141,18 @@ class AirflowClient:
         if response.status_code >= 400:
             raise BurnoutError(f"Airflow {method} {path}: {response.status_code} {response.text}")
         return response.json()
+
+    def wait_for_dag(self, dag_id: str, timeout_s: float = 180) -> None:
+        """Until the dag-processor has parsed the DAG (a fresh Airflow needs a few seconds)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                self.request("GET", f"/dags/{dag_id}")
+                return
+            except BurnoutError:
+                if time.monotonic() > deadline:
+                    raise
+            time.sleep(2)
 
     def trigger(self, dag_id: str, conf: dict[str, Any]) -> str:
         """Start a DAG run now; its run id."""

@@ -15,7 +15,13 @@ from typing import Any
 from ray import serve
 
 from ray_jobs.errors import BurnoutError, InvalidInput, ModelUnavailable, NotFound, TooLarge
-from serve_app.predictor import LoadedModel, Loader, PredictionService, registry_loader
+from serve_app.predictor import (
+    AdaptiveWait,
+    LoadedModel,
+    Loader,
+    PredictionService,
+    registry_loader,
+)
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +44,8 @@ class BurnoutService:
             int(options["max_records"]),
         )
         self._batched.set_max_batch_size(int(options["batch_size"]))
-        self._batched.set_batch_wait_timeout_s(float(options["batch_wait_s"]))
+        self._wait = AdaptiveWait(float(options["batch_wait_s"]))
+        self._batched.set_batch_wait_timeout_s(self._wait.idle_s)
         self.service.try_load_default()
         if options.get("poll_interval_s"):
             threading.Thread(target=self._poll, daemon=True).start()
@@ -56,6 +63,7 @@ class BurnoutService:
     async def _batched(
         self, items: list[tuple[list[dict[str, Any]], LoadedModel]]
     ) -> list[list[dict[str, Any]] | InvalidInput]:
+        self._batched.set_batch_wait_timeout_s(self._wait.observe(len(items)))
         return self.service.predict_many(items)
 
     async def predict(

@@ -7,8 +7,9 @@ from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 from fastapi import FastAPI, Query, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import ValidationError
+from pydantic_core import to_json
 
 from ray_jobs.errors import InvalidInput, ModelUnavailable, NotFound, TooLarge
 from serve_app.schemas import EmployeeRecord, PredictRequest, PredictResponse
@@ -95,13 +96,15 @@ def build_app(backend: Backend, graphql_router: Any | None = None) -> FastAPI:
     @app.post("/predict", response_model=PredictResponse)
     async def predict(
         body: PredictRequest, model: str | None = Query(None, max_length=64)
-    ) -> JSONResponse:
+    ) -> Response:
         """Score one or many raw employee records."""
         records = [r.model_dump() for r in body.records]
         predictions = await backend.predict(records, model)
         # Built by our own code from validated input: re-validating 10,000 predictions against
-        # the response model would cost more than a tenth of the prediction itself.
-        return JSONResponse({"predictions": predictions, "model": predictions[0]["model"]})
+        # the response model, then json.dumps, costs a fifth of the prediction itself;
+        # pydantic-core writes the same JSON several times faster.
+        payload = {"predictions": predictions, "model": predictions[0]["model"]}
+        return Response(to_json(payload), media_type="application/json")
 
     @app.post("/predict/stream")
     async def predict_stream(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pandas as pd
@@ -46,3 +47,12 @@ def trained(settings: Settings, small_version: str) -> dict[str, Any]:
         timeout_s=900,
     )
     return summary_line(JobsClient.from_settings(settings).logs(info["submission_id"]))
+
+
+@pytest.fixture(scope="session")
+def served(settings: Settings, trained: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The Serve application deployed with the trained model; removed at the end."""
+    result = run_module(settings, "serve_app.deploy", "up", timeout=400)
+    assert result.returncode == 0, result.stderr[-3000:]
+    yield trained
+    run_module(settings, "serve_app.deploy", "down", timeout=120)

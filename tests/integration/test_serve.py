@@ -39,14 +39,6 @@ RECORDS: list[dict[str, Any]] = [
 
 
 @pytest.fixture(scope="session")
-def served(settings: Settings, trained: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    result = run_module(settings, "serve_app.deploy", "up", timeout=400)
-    assert result.returncode == 0, result.stderr[-3000:]
-    yield trained
-    run_module(settings, "serve_app.deploy", "down", timeout=120)
-
-
-@pytest.fixture(scope="session")
 def rest(settings: Settings, served: dict[str, Any]) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=f"http://127.0.0.1:{settings.serve_http_port}", timeout=30) as c:
         yield c

@@ -1,0 +1,157 @@
+"""The DAGs run by Airflow 3 (its own virtualenv) against the live test stack and Serve app."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from collections.abc import Iterator
+from typing import Any
+
+import mlflow
+import pytest
+
+from ray_jobs import s3
+from ray_jobs.ingest import raw_prefix, upload_synthetic
+from ray_jobs.orchestration import airflow_bin, airflow_env
+from ray_jobs.settings import Settings
+from ray_jobs.submit import JobsClient
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.integration
+
+# The DAG's training registers under its own name, so it cannot move the aliases the other
+# serving tests assert on; it reaches the job through the connection's runtime_env.
+DAG_MODEL = "burnout-rate-airflow"
+
+
+@pytest.fixture(scope="module")
+def airflow(settings: Settings) -> Iterator[dict[str, str]]:
+    """Airflow's environment for the test stack, with a migrated metadata database."""
+    env = airflow_env(settings, {"env_vars": {"BURNOUT_MODEL_NAME": DAG_MODEL}})
+    result = subprocess.run(
+        [airflow_bin(settings), "db", "migrate"],
+        env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    yield env
+
+
+@pytest.fixture(scope="module")
+def raw_input(settings: Settings) -> str:
+    target = raw_prefix(settings, "airflow")
+    upload_synthetic(settings, 3_000, 5, target)
+    return str(target)
+
+
+def run_airflow(
+    settings: Settings, env: dict[str, str], *args: str, timeout: float = 900
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [airflow_bin(settings), *args],
+        env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout, check=False,
+    )  # fmt: skip
+
+
+def job_summaries(output: str) -> dict[str, dict[str, Any]]:
+    """The JSON summary of every Ray job the run's tasks logged, by job id."""
+    found = re.findall(r"Ray job (\S+) summary: (\{.*?\})\s+\[", output)
+    return {job: json.loads(text) for job, text in found}
+
+
+def test_pipeline_dag_end_to_end(
+    settings: Settings, served: dict[str, Any], airflow: dict[str, str], raw_input: str
+) -> None:
+    conf = json.dumps({"input": raw_input, "trials": 1})
+    result = run_airflow(settings, airflow, "dags", "test", "burnout_pipeline", "-c", conf)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-5000:]
+    assert re.search(r"DagRun Finished: dag_id=burnout_pipeline.*state=success", output)
+
+    summaries = job_summaries(output)
+    etl = next(s for s in summaries.values() if "dataset_version" in s and "rows" in s)
+    manifest = s3.read_json(
+        s3.client(settings),
+        s3.S3Uri(settings.bucket_processed, f"{etl['dataset_version']}/_manifest.json"),
+    )
+    assert manifest is not None and manifest["rows"]["out"] > 0
+
+    training = next(s for s in summaries.values() if "families" in s)
+    assert training["dataset_version"] == etl["dataset_version"]
+    client = mlflow.MlflowClient(settings.mlflow_tracking_uri)
+    champion = client.get_model_version_by_alias(DAG_MODEL, "champion")
+    assert str(champion.version) == training["champion"]["version"]
+    # First model under this name: the champion moved, so serving was told to reload.
+    assert training["promoted"] is True
+    assert "serving reloaded" in output
+
+    smoke = re.search(r"smoke prediction: (\{.*?\}) \[", output)
+    assert smoke, output[-3000:]
+    assert "'risk_level': " in smoke.group(1) and "'burn_rate': " in smoke.group(1)
+    # The Ray jobs' own log lines were copied into the task log.
+    assert "[ray]" in output
+
+
+def _task_test(
+    settings: Settings, env: dict[str, str], when: str, params: dict[str, Any]
+) -> tuple[int, str]:
+    result = run_airflow(
+        settings, env, "tasks", "test", "burnout_pipeline", "raw_data_present", when,
+        "-t", json.dumps(params), timeout=300,
+    )  # fmt: skip
+    return result.returncode, result.stdout + result.stderr
+
+
+def test_failed_ray_job_fails_the_task_with_rays_error(
+    settings: Settings, airflow: dict[str, str]
+) -> None:
+    missing = f"s3://{settings.bucket_data}/raw/nothing-here/"
+    code, output = _task_test(settings, airflow, "2026-01-02", {"input": missing})
+    assert code != 0
+    assert "JobFailed" in output and "FAILED" in output
+    assert f"no CSV files under {missing}" in output  # the job's own error, in the task log
+
+
+def test_a_retried_task_re_attaches_to_its_ray_job(
+    settings: Settings, airflow: dict[str, str], raw_input: str
+) -> None:
+    first_code, first = _task_test(settings, airflow, "2026-01-03", {"input": raw_input})
+    again_code, again = _task_test(settings, airflow, "2026-01-03", {"input": raw_input})
+    assert first_code == 0 and again_code == 0, again[-3000:]
+    (job,) = re.findall(r"submitted Ray job (\S+):", first)
+    assert f"re-attaching to existing Ray job {job}" in again
+    assert re.findall(r"submitted Ray job (\S+):", again) == [job]
+    assert JobsClient.from_settings(settings).status(f"{job}.2") is None
+
+
+def test_batch_scoring_dag_scores_each_new_file_once(
+    settings: Settings, served: dict[str, Any], airflow: dict[str, str]
+) -> None:
+    from features.synthetic import generate
+
+    incoming = s3.S3Uri(settings.bucket_data, "score-airflow/incoming/")
+    conf = json.dumps(
+        {"input": str(incoming), "output_root": f"s3://{settings.bucket_processed}/scores-af/"}
+    )
+    client = s3.client(settings)
+
+    def drop(name: str, rows: int, seed: int) -> None:
+        body = generate(rows, seed).to_csv(index=False).encode()
+        client.put_object(Bucket=incoming.bucket, Key=incoming.child(name).key, Body=body)
+
+    def run() -> dict[str, Any]:
+        result = run_airflow(settings, airflow, "dags", "test", "burnout_batch_scoring", "-c", conf)
+        output = result.stdout + result.stderr
+        assert result.returncode == 0, output[-5000:]
+        (summary,) = job_summaries(output).values()
+        return summary
+
+    drop("monday.csv", 300, 1)
+    first = run()
+    assert (first["files"], first["rows"], first["skipped_files"]) == (1, 300, 0)
+    drop("tuesday.csv", 200, 2)
+    second = run()
+    assert (second["files"], second["rows"], second["skipped_files"]) == (1, 200, 1)
+    assert [f["key"] for f in second["inputs"]] == [incoming.child("tuesday.csv").key]
+    third = run()
+    assert (third["files"], third["rows"], third["output"]) == (0, 0, None)
