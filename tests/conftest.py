@@ -64,6 +64,8 @@ def make_settings(run_dir: Path, base: int) -> Settings:
         serve_haproxy_stats_port=base + 17,
         serve_haproxy_metrics_port=base + 18,
         serve_replica_base_port=base + 10_020,
+        airflow_port=base + 19,
+        airflow_admin_password=secrets.token_urlsafe(18),
         ray_num_cpus=2,
         ray_object_store_mb=512,
     )

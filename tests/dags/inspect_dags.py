@@ -14,12 +14,12 @@ def main(folder: str) -> None:
     from airflow.dag_processing.dagbag import DagBag
 
     started = time.perf_counter()
-    bag = DagBag(dag_folder=folder, include_examples=False)
+    bag = DagBag(dag_folder=folder)
     seconds = time.perf_counter() - started
     dags = {
         dag_id: {
             "tags": sorted(dag.tags),
-            "schedule": str(dag.timetable.summary),
+            "timetable": type(dag.timetable).__name__,
             "tasks": {
                 task.task_id: {
                     "retries": task.retries,
@@ -27,7 +27,7 @@ def main(folder: str) -> None:
                     if task.execution_timeout
                     else None,
                     "downstream": sorted(task.downstream_task_ids),
-                    "trigger_rule": str(task.trigger_rule),
+                    "trigger_rule": getattr(task.trigger_rule, "value", str(task.trigger_rule)),
                 }
                 for task in dag.tasks
             },

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 import subprocess
 from collections.abc import Iterator
 from typing import Any
@@ -31,6 +32,11 @@ def airflow(settings: Settings) -> Iterator[dict[str, str]]:
     env = airflow_env(settings, {"env_vars": {"BURNOUT_MODEL_NAME": DAG_MODEL}})
     result = subprocess.run(
         [airflow_bin(settings), "db", "migrate"],
+        env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    result = subprocess.run(
+        [airflow_bin(settings), "dags", "reserialize"],
         env=env, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
@@ -92,33 +98,37 @@ def test_pipeline_dag_end_to_end(
     assert "[ray]" in output
 
 
-def _task_test(
-    settings: Settings, env: dict[str, str], when: str, params: dict[str, Any]
-) -> tuple[int, str]:
+def _task_test(settings: Settings, env: dict[str, str], run: str, params: dict[str, Any]) -> str:
+    """`airflow tasks test` of raw_data_present (exit code 0 even when the task fails)."""
     result = run_airflow(
-        settings, env, "tasks", "test", "burnout_pipeline", "raw_data_present", when,
+        settings, env, "tasks", "test", "burnout_pipeline", "raw_data_present", run,
         "-t", json.dumps(params), timeout=300,
     )  # fmt: skip
-    return result.returncode, result.stdout + result.stderr
+    return result.stdout + result.stderr
 
 
 def test_failed_ray_job_fails_the_task_with_rays_error(
     settings: Settings, airflow: dict[str, str]
 ) -> None:
     missing = f"s3://{settings.bucket_data}/raw/nothing-here/"
-    code, output = _task_test(settings, airflow, "2026-01-02", {"input": missing})
-    assert code != 0
-    assert "JobFailed" in output and "FAILED" in output
-    assert f"no CSV files under {missing}" in output  # the job's own error, in the task log
+    output = _task_test(settings, airflow, "2026-01-02", {"input": missing})
+    assert re.search(r"JobFailed: Ray job \S+ FAILED", output), output[-3000:]
+    assert "new_state=up_for_retry" in output  # failed, and retries are configured
+    assert "[ray] " in output and f"no CSV files under {missing}" in output
 
 
 def test_a_retried_task_re_attaches_to_its_ray_job(
     settings: Settings, airflow: dict[str, str], raw_input: str
 ) -> None:
-    first_code, first = _task_test(settings, airflow, "2026-01-03", {"input": raw_input})
-    again_code, again = _task_test(settings, airflow, "2026-01-03", {"input": raw_input})
-    assert first_code == 0 and again_code == 0, again[-3000:]
+    run_id = f"retry-{secrets.token_hex(4)}"
+    conf = json.dumps({"input": raw_input})
+    created = run_airflow(settings, airflow, "dags", "trigger", "burnout_pipeline", "-r", run_id,
+                          "-c", conf, timeout=120)  # fmt: skip
+    assert created.returncode == 0, created.stderr[-3000:]
+    first = _task_test(settings, airflow, run_id, {"input": raw_input})
+    again = _task_test(settings, airflow, run_id, {"input": raw_input})
     (job,) = re.findall(r"submitted Ray job (\S+):", first)
+    assert "new_state=success" in first and "new_state=success" in again, again[-3000:]
     assert f"re-attaching to existing Ray job {job}" in again
     assert re.findall(r"submitted Ray job (\S+):", again) == [job]
     assert JobsClient.from_settings(settings).status(f"{job}.2") is None

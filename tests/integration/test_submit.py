@@ -36,7 +36,7 @@ def test_a_failed_key_is_retried_as_a_new_attempt(client: JobsClient) -> None:
     failing = "python -c 'import sys; print(\"boom: no data\"); sys.exit(4)'"
     with pytest.raises(JobFailed, match=rf"{key} FAILED"):
         run_on(client, failing, key, timeout_s=120, sink=None)
-    with pytest.raises(JobFailed, match=rf"{key}\.2 FAILED.*boom: no data"):
+    with pytest.raises(JobFailed, match=rf"(?s){key}\.2 FAILED.*boom: no data"):
         run_on(client, failing, key, timeout_s=120, sink=None)
     assert client.status(key)["status"] == "FAILED"  # type: ignore[index]
     assert client.status(f"{key}.2")["status"] == "FAILED"  # type: ignore[index]
