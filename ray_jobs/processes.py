@@ -67,12 +67,12 @@ class Owned:
     def stop(
         self,
         timeout: float = 20.0,
-        also_matching: str | None = None,
+        also_matching: tuple[str, ...] = (),
         sig: signal.Signals = signal.SIGTERM,
     ) -> bool:
         """Signal the process group, SIGKILL what is left; True if something was stopped.
 
-        `also_matching` names a string (for example Ray's temp dir) whose presence in a command
+        `also_matching` names strings (for example Ray's temp dir) whose presence in a command
         line marks a stray child that left the group; those are stopped too.
         """
         pid = self.pid()
@@ -83,7 +83,8 @@ class Owned:
             with contextlib.suppress(psutil.Error):
                 victims.append(psutil.Process(pid))
         if also_matching:
-            victims.extend(_matching(also_matching))
+            for needle in also_matching:
+                victims.extend(_matching(needle))
             for process in victims:
                 with contextlib.suppress(psutil.Error):
                     process.terminate()

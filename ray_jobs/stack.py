@@ -47,7 +47,7 @@ class Service:
     argv: Callable[[], list[str]]
     healthy: Callable[[], bool]
     after_start: Callable[[], None] | None = None
-    stray_marker: str | None = None
+    stray_markers: tuple[str, ...] = ()
     stop_signal: signal.Signals = signal.SIGTERM
     stop_timeout_s: float = 20.0
 
@@ -199,7 +199,8 @@ class Stack:
             f"--temp-dir={temp_dir}",
             argv,
             healthy,
-            stray_marker=str(temp_dir),
+            # HAProxy (started by Serve) outlives the Ray processes and keeps the Serve ports.
+            stray_markers=(str(temp_dir), str(self.run_dir / "haproxy")),
             # raylet and the monitor outlive a dead GCS for minutes; nothing of value is lost
             # by killing them once the GCS has had its SIGTERM.
             stop_timeout_s=5.0,
@@ -223,7 +224,7 @@ class Stack:
             argv,
             healthy,
             # Airflow's venv may serve other homes: stop by process group only, never by pattern.
-            stray_marker=None,
+            stray_markers=(),
         )
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -284,7 +285,7 @@ class Stack:
         service = self.services[name]
         return self.owned(name).stop(
             timeout=service.stop_timeout_s,
-            also_matching=service.stray_marker,
+            also_matching=service.stray_markers,
             sig=service.stop_signal,
         )
 

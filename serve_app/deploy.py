@@ -44,6 +44,11 @@ def deploy(settings: Settings) -> None:
     )
     serve.run(build(settings), name=settings.serve_app_name, route_prefix="/", blocking=False)
     _wait_ready(settings)
+    import ray
+
+    # The application lives on in the cluster; a connected driver would only stream every
+    # worker's log (Tune trials included) into the caller's terminal.
+    ray.shutdown()
     log.info(
         "serving: REST http://%s:%d (docs /docs, GraphQL /graphql), gRPC %s:%d",
         settings.host, settings.serve_http_port, settings.host, settings.serve_grpc_port,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import random
 import secrets
 import shutil
@@ -13,6 +14,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 from ray_jobs.settings import Settings, child_env, load_settings
@@ -83,7 +85,20 @@ def stack() -> Iterator[Stack]:
         yield instance
     finally:
         instance.down()
+        leftovers = _processes_mentioning(str(run_dir))
+        for process in leftovers:
+            process.kill()
         shutil.rmtree(run_dir, ignore_errors=True)
+    # `down` must stop everything the stack (and Serve inside Ray) started.
+    assert not leftovers, [" ".join(p.info["cmdline"] or [])[:200] for p in leftovers]
+
+
+def _processes_mentioning(needle: str) -> list[psutil.Process]:
+    return [
+        p
+        for p in psutil.process_iter(["cmdline"])
+        if needle in " ".join(p.info["cmdline"] or []) and p.pid != os.getpid()
+    ]
 
 
 @pytest.fixture(scope="session")
