@@ -47,12 +47,18 @@ airflow: up airflow-install ## Start Airflow (standalone) on 127.0.0.1:8080 with
 	$(PY) -m ray_jobs.stack up --only airflow
 	@echo "Airflow UI: http://127.0.0.1:$${BURNOUT_AIRFLOW_PORT:-8080} (user admin, password BURNOUT_AIRFLOW_ADMIN_PASSWORD in .env)"
 
+# A new .env gets every setting with fresh secrets; an existing one keeps its values and only
+# gains the settings added to .env.example since it was written.
 .env: .env.example
-	@test -f .env || $(PYTHON) -c 'import re, secrets; \
-		text = open(".env.example").read(); \
-		open(".env", "w").write(re.sub("__generate__", lambda m: secrets.token_urlsafe(24), text))'
+	@$(PYTHON) -c 'import os, re, secrets; \
+		fill = lambda text: re.sub("__generate__", lambda m: secrets.token_urlsafe(24), text); \
+		example = open(".env.example").read(); \
+		have = open(".env").read() if os.path.exists(".env") else None; \
+		keys = set(re.findall(r"^(\w+)=", have or "", re.M)); \
+		new = [l for l in example.splitlines() if re.match(r"^\w+=", l) and l.split("=")[0] not in keys]; \
+		open(".env", "w").write(fill(example) if have is None else have.rstrip("\n") + "\n" + fill("\n".join(new)) + "\n"); \
+		print("wrote .env with fresh random secrets" if have is None else "added to .env: " + (", ".join(l.split("=")[0] for l in new) or "nothing"))'
 	@chmod 600 .env
-	@echo "wrote .env with fresh random secrets"
 
 up: install .env ## Start the local stack (S3, MLflow, Ray head); idempotent
 	$(PY) -m ray_jobs.stack up
