@@ -122,7 +122,7 @@ async def run_cell(cell: dict[str, Any], records: list[dict[str, Any]], seconds:
                 errors += not ok
 
     try:
-        warm_until = time.perf_counter() + min(1.0, seconds / 4)
+        warm_until = time.perf_counter() + min(2.0, seconds / 2)
         await asyncio.gather(*(client(warm_until, False) for _ in range(concurrency)))
         started = time.perf_counter()
         await asyncio.gather(*(client(started + seconds, True) for _ in range(concurrency)))
