@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -298,6 +299,22 @@ def test_three_protocols_agree(rest: httpx.Client, stub: Any, settings: Settings
 
 
 # -- operations ---------------------------------------------------------------------------------
+
+
+def test_prometheus_metrics_are_exported(rest: httpx.Client, settings: Settings) -> None:
+    for _ in range(10):
+        assert rest.post("/predict", json={"records": RECORDS}).status_code == 200
+    front = httpx.get(f"http://127.0.0.1:{settings.serve_haproxy_metrics_port}/metrics").text
+    count = re.search(r'_http_requests_total\{proxy="http_frontend"\} (\d+)', front)
+    assert count and int(count.group(1)) >= 10
+    # Serve's own metrics (batches, replicas, autoscaling) through Ray's metrics agent, which
+    # exports every few seconds.
+    url = f"http://127.0.0.1:{settings.ray_internal_base_port + 5}/metrics"
+    deadline = time.monotonic() + 60
+    while "ray_serve_batches_processed_total" not in (text := httpx.get(url, timeout=10).text):
+        assert time.monotonic() < deadline, "no Serve metrics in Ray's Prometheus export"
+        time.sleep(2)
+    assert 'deployment="BurnoutService"' in text
 
 
 def test_autoscaling_config_is_visible_in_serve_status(
