@@ -123,6 +123,10 @@ def test_a_retried_task_re_attaches_to_its_ray_job(
 ) -> None:
     run_id = f"retry-{secrets.token_hex(4)}"
     conf = json.dumps({"input": raw_input})
+    # Paused, the run stays queued: a scheduler started later (the standalone test) must not
+    # pick it up and run the whole pipeline against the shared registry.
+    paused = run_airflow(settings, airflow, "dags", "pause", "burnout_pipeline", timeout=120)
+    assert paused.returncode == 0, paused.stderr[-3000:]
     created = run_airflow(settings, airflow, "dags", "trigger", "burnout_pipeline", "-r", run_id,
                           "-c", conf, timeout=120)  # fmt: skip
     assert created.returncode == 0, created.stderr[-3000:]
