@@ -21,19 +21,11 @@ import numpy as np
 import typer
 
 from ray_jobs import cli
+from serve_app.smoke import GRAPHQL_QUERY, camel
 
 log = logging.getLogger(__name__)
 
-GRAPHQL_QUERY = """query($r: [EmployeeInput!]!) {
-  predict(records: $r) { employeeId burnRate riskLevel model { alias version } }
-}"""
-
 Call = Callable[[int], Awaitable[bool]]
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
 
 
 async def _http_caller(
@@ -47,9 +39,7 @@ async def _http_caller(
     else:
         url = f"{address}/graphql"
         bodies = [
-            json.dumps(
-                {"query": GRAPHQL_QUERY, "variables": {"r": [{_camel(k): v for k, v in r.items()}]}}
-            ).encode()
+            json.dumps({"query": GRAPHQL_QUERY, "variables": {"r": [camel(r)]}}).encode()
             for r in records
         ]
     session = aiohttp.ClientSession(

@@ -34,6 +34,8 @@ from features.synthetic import generate
 from ray_jobs import cli, tracking
 from ray_jobs.errors import ServiceUnavailable
 from ray_jobs.settings import Settings, child_env, get_settings
+from serve_app.deploy import wait_healthy
+from serve_app.predictor import registry_loader
 
 log = logging.getLogger(__name__)
 
@@ -61,18 +63,6 @@ def _free_port(host: str) -> int:
         return int(sock.getsockname()[1])
 
 
-def _wait_health(url: str, timeout_s: float = 120) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise ServiceUnavailable(f"{url} did not answer /health")
-
-
 @contextmanager
 def plain_app(settings: Settings, mode: str) -> Iterator[str]:
     """A peer app on a free port, stopped on exit."""
@@ -83,7 +73,7 @@ def plain_app(settings: Settings, mode: str) -> Iterator[str]:
     )
     url = f"http://{settings.host}:{port}"
     try:
-        _wait_health(url)
+        wait_healthy(url, 120)
         yield url
     finally:
         process.terminate()
@@ -110,10 +100,6 @@ def run_load(cells: list[dict[str, Any]], records: list[dict[str, Any]], seconds
 
 def bulk(settings: Settings, records: list[dict[str, Any]], repeats: int = 3) -> dict[str, float]:
     """Median seconds for all records in one REST request versus in-process predict."""
-    import mlflow
-
-    from ray_jobs.registry import alias_version, load_version
-
     body = json.dumps({"records": records}).encode()
     url = f"http://{settings.host}:{settings.serve_http_port}/predict"
     served: list[float] = []
@@ -127,9 +113,9 @@ def bulk(settings: Settings, records: list[dict[str, Any]], repeats: int = 3) ->
                 served.append(time.perf_counter() - started)
     if count != len(records):
         raise RuntimeError(f"Serve answered {count} predictions for {len(records)} records")
-    client_ = mlflow.MlflowClient(settings.mlflow_tracking_uri)
-    version = alias_version(client_, settings.model_name, settings.champion_alias)
-    pipeline = load_version(settings.model_name, str(version.version), settings.mlflow_tracking_uri)
+    # The same registry loader as the Serve replicas: the pipeline the champion alias names.
+    load = registry_loader(settings.mlflow_tracking_uri, settings.model_name)
+    pipeline = load(settings.champion_alias).model
     local: list[float] = []
     for attempt in range(repeats + 1):
         started = time.perf_counter()
@@ -246,7 +232,7 @@ def main(
     tracking.use_tracking_server(settings)
     serve_url = f"http://{settings.host}:{settings.serve_http_port}"
     try:
-        _wait_health(serve_url, timeout_s=3)
+        wait_healthy(serve_url, timeout_s=3)
     except ServiceUnavailable:
         from serve_app.deploy import deploy
 

@@ -153,15 +153,10 @@ def _resolve(settings: Settings, alias: str) -> str:
     return str(version.version)
 
 
-def _inputs(client: Any, source: s3.S3Uri) -> tuple[list[dict[str, str]], str]:
-    """The input files (key, ETag): Parquet if there is any, else CSV."""
-    objects = [
-        {"key": o["Key"], "etag": str(o["ETag"]).strip('"')}
-        for o in s3.iter_objects(client, source)
-        if int(o["Size"]) > 0
-    ]
-    parquet = [o for o in objects if o["key"].endswith(".parquet")]
-    csv = [o for o in objects if o["key"].lower().endswith(".csv")]
+def _inputs(client: Any, source: s3.S3Uri) -> tuple[list[dict[str, Any]], str]:
+    """The input files (key, size, ETag): Parquet if there is any, else CSV."""
+    parquet = s3.files(client, source, ".parquet")
+    csv = s3.files(client, source, ".csv")
     if not parquet and not csv:
         raise NotFound(f"no .csv or .parquet files under {source}")
     return (parquet, "parquet") if parquet else (csv, "csv")

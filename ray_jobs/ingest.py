@@ -31,17 +31,13 @@ def raw_prefix(settings: Settings, name: str) -> s3.S3Uri:
 def raw_csv_objects(client: Any, source: s3.S3Uri) -> list[dict[str, Any]]:
     """The non-empty CSV files under a prefix (key, size, ETag), sorted; NotFound if none."""
     s3.require_bucket(client, source.bucket)
-    objects = [
-        {"key": o["Key"], "size": int(o["Size"]), "etag": str(o["ETag"]).strip('"')}
-        for o in s3.iter_objects(client, source)
-        if o["Key"].lower().endswith(".csv") and int(o["Size"]) > 0
-    ]
+    objects = s3.files(client, source, ".csv")
     if not objects:
         raise NotFound(
             f"no CSV files under {source}: upload some with `python -m ray_jobs.ingest synthetic` "
             "or `python -m ray_jobs.ingest upload FILE`"
         )
-    return sorted(objects, key=lambda o: o["key"])
+    return objects
 
 
 def upload_synthetic(

@@ -130,6 +130,17 @@ def iter_objects(s3: Any, uri: S3Uri) -> Iterator[dict[str, Any]]:
         yield from page.get("Contents", [])
 
 
+def files(s3: Any, uri: S3Uri, suffix: str) -> list[dict[str, Any]]:
+    """Non-empty objects under a prefix whose key ends with `suffix` (any case): key, size and
+    ETag (what identifies an input file's content), sorted by key."""
+    found = [
+        {"key": o["Key"], "size": int(o["Size"]), "etag": str(o["ETag"]).strip('"')}
+        for o in iter_objects(s3, uri)
+        if o["Key"].lower().endswith(suffix) and int(o["Size"]) > 0
+    ]
+    return sorted(found, key=lambda o: o["key"])
+
+
 def list_prefixes(s3: Any, uri: S3Uri) -> list[str]:
     """Immediate sub-prefixes ('folders') under a prefix."""
     prefix = uri.key.rstrip("/") + "/" if uri.key else ""

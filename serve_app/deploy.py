@@ -56,16 +56,20 @@ def deploy(settings: Settings) -> None:
 
 
 def _wait_ready(settings: Settings) -> None:
-    url = f"http://{settings.host}:{settings.serve_http_port}/health"
-    deadline = time.monotonic() + READY_TIMEOUT_S
+    wait_healthy(f"http://{settings.host}:{settings.serve_http_port}", READY_TIMEOUT_S)
+
+
+def wait_healthy(base_url: str, timeout_s: float) -> None:
+    """Until GET {base_url}/health answers 200; ServiceUnavailable after timeout_s."""
+    deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
-            if httpx.get(url, timeout=2).status_code == 200:
+            if httpx.get(f"{base_url}/health", timeout=2).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
-        time.sleep(0.5)
-    raise ServiceUnavailable(f"the Serve application did not answer on {url}")
+        time.sleep(0.3)
+    raise ServiceUnavailable(f"the Serve application did not answer on {base_url}/health")
 
 
 def undeploy(settings: Settings) -> None:

@@ -23,26 +23,34 @@ GRAPHQL_QUERY = """query($r: [EmployeeInput!]!) {
 }"""
 
 
+def camel(record: dict[str, Any]) -> dict[str, Any]:
+    """A wire record under GraphQL's camelCase field names."""
+
+    def convert(name: str) -> str:
+        head, *rest = name.split("_")
+        return head + "".join(part.title() for part in rest)
+
+    return {convert(k): v for k, v in record.items()}
+
+
+def rest_at(base_url: str) -> dict[str, Any]:
+    """POST {base_url}/predict with the sample record; the prediction (with the model's version)."""
+    response = httpx.post(f"{base_url}/predict", json={"records": [SAMPLE]}, timeout=60)
+    if response.status_code != 200:
+        raise RuntimeError(f"sample prediction failed: HTTP {response.status_code} {response.text}")
+    return dict(response.json()["predictions"][0])
+
+
 def rest(settings: Settings) -> dict[str, Any]:
     """POST /predict with the sample record."""
-    url = f"http://{settings.host}:{settings.serve_http_port}/predict"
-    response = httpx.post(url, json={"records": [SAMPLE]}, timeout=30)
-    response.raise_for_status()
-    return dict(response.json()["predictions"][0])
+    return rest_at(f"http://{settings.host}:{settings.serve_http_port}")
 
 
 def graphql(settings: Settings) -> dict[str, Any]:
     """The predict query with the sample record."""
     url = f"http://{settings.host}:{settings.serve_http_port}/graphql"
-    record = {
-        "employeeId": SAMPLE["employee_id"], "dateOfJoining": SAMPLE["date_of_joining"],
-        "gender": SAMPLE["gender"], "companyType": SAMPLE["company_type"],
-        "wfhSetupAvailable": SAMPLE["wfh_setup_available"], "designation": SAMPLE["designation"],
-        "resourceAllocation": SAMPLE["resource_allocation"],
-        "mentalFatigueScore": SAMPLE["mental_fatigue_score"],
-    }  # fmt: skip
     response = httpx.post(
-        url, json={"query": GRAPHQL_QUERY, "variables": {"r": [record]}}, timeout=30
+        url, json={"query": GRAPHQL_QUERY, "variables": {"r": [camel(SAMPLE)]}}, timeout=30
     )
     response.raise_for_status()
     body = response.json()

@@ -8,28 +8,22 @@ BURNOUT_SCORING_SCHEDULE in Airflow's environment to schedule it.
 
 from __future__ import annotations
 
-import re
 import shlex
 from typing import Any
 
 from airflow.sdk import Param, dag, task
-from burnout_airflow.defaults import DEFAULT_ARGS, START, TAGS, schedule
+from burnout_airflow.defaults import dag_args, safe_name
 
 
 @dag(
     dag_id="burnout_batch_scoring",
-    schedule=schedule("BURNOUT_SCORING_SCHEDULE"),
-    start_date=START,
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-    tags=[*TAGS, "scoring"],
     params={
         "input": Param("s3://data/score/incoming/", type="string", pattern=r"^s3://[^/]+/.*"),
         "output_root": Param("s3://processed/scores/", type="string", pattern=r"^s3://[^/]+/.*/$"),
         "model": Param("champion", type="string", description="registry alias"),
     },
     doc_md=__doc__,
+    **dag_args("BURNOUT_SCORING_SCHEDULE", "scoring"),
 )
 def burnout_batch_scoring() -> None:
     @task
@@ -40,7 +34,7 @@ def burnout_batch_scoring() -> None:
         from burnout_airflow import ray_job
 
         assert params is not None and run_id is not None
-        folder = re.sub(r"[^A-Za-z0-9_-]+", "_", run_id)
+        folder = safe_name(run_id)
         command = shlex.join(
             [
                 "python", "-m", "ray_jobs.batch_predict",

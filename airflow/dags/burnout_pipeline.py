@@ -11,23 +11,18 @@ import shlex
 from typing import Any
 
 from airflow.sdk import Param, dag, task
-from burnout_airflow.defaults import DEFAULT_ARGS, START, TAGS, schedule
+from burnout_airflow.defaults import dag_args
 
 
 @dag(
     dag_id="burnout_pipeline",
-    schedule=schedule("BURNOUT_PIPELINE_SCHEDULE"),
-    start_date=START,
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-    tags=TAGS,
     params={
         "input": Param("s3://data/raw/demo/", type="string", pattern=r"^s3://[^/]+/.*"),
         "trials": Param(0, type="integer", minimum=0, description="per family; 0 = config"),
         "force_etl": Param(False, type="boolean", description="rebuild a complete version"),
     },
     doc_md=__doc__,
+    **dag_args("BURNOUT_PIPELINE_SCHEDULE"),
 )
 def burnout_pipeline() -> None:
     @task

@@ -31,16 +31,9 @@ DAG_MODEL = "burnout-rate-airflow"
 def airflow(settings: Settings) -> Iterator[dict[str, str]]:
     """Airflow's environment for the test stack, with a migrated metadata database."""
     env = airflow_env(settings, {"env_vars": {"BURNOUT_MODEL_NAME": DAG_MODEL}})
-    result = subprocess.run(
-        [airflow_bin(settings), "db", "migrate"],
-        env=env, capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-3000:]
-    result = subprocess.run(
-        [airflow_bin(settings), "dags", "reserialize"],
-        env=env, capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-3000:]
+    for command in (("db", "migrate"), ("dags", "reserialize")):
+        result = run_airflow(settings, env, *command, timeout=300)
+        assert result.returncode == 0, result.stderr[-3000:]
     yield env
 
 

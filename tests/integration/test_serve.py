@@ -20,7 +20,7 @@ from ray_jobs.settings import Settings
 from ray_jobs.submit import summary_line
 from serve_app.protos import burnout_pb2 as pb
 from serve_app.protos import burnout_pb2_grpc
-from serve_app.smoke import SAMPLE
+from serve_app.smoke import SAMPLE, camel
 from tests.conftest import run_module
 
 pytestmark = pytest.mark.integration
@@ -79,14 +79,6 @@ query($records: [EmployeeInput!]!, $model: String) {
     employeeId burnRate riskLevel model { alias version }
   }
 }"""
-
-
-def camel(record: dict[str, Any]) -> dict[str, Any]:
-    def convert(name: str) -> str:
-        head, *rest = name.split("_")
-        return head + "".join(p.title() for p in rest)
-
-    return {convert(k): v for k, v in record.items()}
 
 
 # -- REST ---------------------------------------------------------------------------------------

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
+from typing import Any
 
 TAGS = ["burnout", "ray"]
 DEFAULT_ARGS = {
@@ -15,6 +17,19 @@ DEFAULT_ARGS = {
 START = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
 
-def schedule(variable: str) -> str | None:
-    """A cron expression or preset from the environment; unset or empty means manual only."""
-    return os.environ.get(variable) or None
+def dag_args(schedule_variable: str, *tags: str) -> dict[str, Any]:
+    """The @dag arguments both DAGs share. The schedule is a cron expression or preset from the
+    environment variable; unset or empty means manual only."""
+    return {
+        "schedule": os.environ.get(schedule_variable) or None,
+        "start_date": START,
+        "catchup": False,
+        "max_active_runs": 1,
+        "default_args": DEFAULT_ARGS,
+        "tags": [*TAGS, *tags],
+    }
+
+
+def safe_name(text: str) -> str:
+    """A run id or key reduced to characters safe in Ray job ids and S3 keys."""
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", text)

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from typing import Any
+
+from burnout_airflow.defaults import safe_name
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,7 @@ def submission_key(dag_id: str, task_id: str, run_id: str, map_index: int = -1) 
     raw = f"airflow-{dag_id}-{task_id}-{run_id}"
     if map_index >= 0:
         raw += f"-{map_index}"
-    return re.sub(r"[^A-Za-z0-9_-]+", "_", raw)[:180]
+    return safe_name(raw)[:180]
 
 
 def _client(conn_id: str) -> tuple[Any, dict[str, Any] | None]:

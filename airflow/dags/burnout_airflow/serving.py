@@ -34,13 +34,8 @@ def reload(conn_id: str = SERVE_CONN_ID) -> dict[str, Any]:
 
 def smoke_predict(conn_id: str = SERVE_CONN_ID) -> dict[str, Any]:
     """POST /predict with the sample record; returns the prediction and the model that answered."""
-    import httpx
+    from serve_app.smoke import rest_at
 
-    from serve_app.smoke import SAMPLE
-
-    response = httpx.post(f"{_base_url(conn_id)}/predict", json={"records": [SAMPLE]}, timeout=60)
-    if response.status_code != 200:
-        raise RuntimeError(f"smoke prediction failed: HTTP {response.status_code} {response.text}")
-    prediction = dict(response.json()["predictions"][0])
+    prediction = rest_at(_base_url(conn_id))
     log.info("smoke prediction: %s", prediction)
     return prediction
