@@ -1,0 +1,29 @@
+# The project image: Ray head and workers, MLflow, and the one-shot jobs of docker-compose.yaml
+# (also the image the KubeRay manifests run). Installs exactly the local stack's lock.
+FROM python:3.11-slim-bookworm
+
+ARG UV_VERSION=0.13.9
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    RAY_USAGE_STATS_ENABLED=0 \
+    MLFLOW_DISABLE_TELEMETRY=true \
+    DO_NOT_TRACK=1
+
+RUN pip install --no-cache-dir "uv==${UV_VERSION}" \
+    && useradd --create-home --uid 1000 burnout
+WORKDIR /app
+
+# Dependencies first: the layer survives code changes.
+COPY requirements/lock.txt requirements/postgres.txt requirements/
+RUN uv pip install --system --no-cache -r requirements/lock.txt -r requirements/postgres.txt
+
+COPY pyproject.toml README.md ./
+COPY features features
+COPY ray_jobs ray_jobs
+COPY serve_app serve_app
+COPY configs configs
+# gRPC stubs are generated, never committed (package-qualified imports for Serve's proxy).
+RUN python -m grpc_tools.protoc -I . --python_out=. --grpc_python_out=. serve_app/protos/burnout.proto \
+    && uv pip install --system --no-cache --no-deps -e .
+
+USER burnout

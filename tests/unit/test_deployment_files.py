@@ -1,0 +1,407 @@
+"""Static checks of docker-compose.yaml + dockerfiles/, cluster.yaml and deploy/k8s/.
+
+No Docker engine or cloud account here, so every command these files run is parsed by the real
+CLI it names (typer/click/argparse, without running it), every module path is imported, and the
+Ray and Serve configs go through Ray's own validators.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import re
+import shlex
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import ray
+import typer
+import yaml
+
+from serve_app.deploy import GRPC_SERVICERS
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yaml").read_text())
+SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
+ENV_EXAMPLE = (ROOT / ".env.example").read_text()
+K8S = {p.name: yaml.safe_load(p.read_text()) for p in (ROOT / "deploy" / "k8s").glob("*.yaml")}
+APP_IMAGE = "burnout-ray/app:0.1.0"
+
+LONG_RUNNING = {
+    "postgres", "minio", "mlflow", "ray-head", "ray-worker",
+    "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor",
+}  # fmt: skip
+PUBLISHED = {
+    "minio": {9000, 9001},
+    "mlflow": {5001},
+    "ray-head": {8265, 8800, 50051},
+    "airflow-apiserver": {8080},
+}
+SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|ACCESS_KEY|SQL_ALCHEMY_CONN|STORE_URI|^MC_HOST_")
+NOT_SECRET = re.compile(r"AUTH_MODE$|PASSWORDS_FILE$")
+REFERENCE = re.compile(r"\$\{(\w+)(:?[-?])?([^}]*)\}")
+
+
+def _dockerfile(path: Path) -> list[tuple[str, str]]:
+    """(instruction, arguments) pairs, continuation lines joined, comments dropped."""
+    lines = [line.strip() for line in re.sub(r"\\\n", " ", path.read_text()).splitlines()]
+    pairs = [line.split(None, 1) for line in lines if line and not line.startswith("#")]
+    return [(pair[0].upper(), pair[1]) for pair in pairs]
+
+
+def _env_example_keys() -> set[str]:
+    return set(re.findall(r"^#?\s*(BURNOUT_\w+)=", ENV_EXAMPLE, re.M))
+
+
+def _generated_secrets() -> set[str]:
+    return set(re.findall(r"^(BURNOUT_\w+)=__generate__$", ENV_EXAMPLE, re.M))
+
+
+def _environment(service: dict[str, Any]) -> dict[str, str]:
+    env = service.get("environment") or {}
+    assert isinstance(env, dict), "environment is a mapping everywhere"
+    return {key: str(value) for key, value in env.items()}
+
+
+# --- commands: parsed by the CLIs they name, never run ------------------------------------------
+
+
+def _parse_click(command: Any, args: list[str]) -> Any:
+    """Parse args as the CLI would (unknown options and subcommands raise), without running.
+
+    Duck-typed: Typer vendors its own copy of click, Ray and MLflow use click itself.
+    """
+    context = command.make_context(command.name or "cli", list(args))
+    if hasattr(command, "resolve_command"):
+        _, sub, rest = command.resolve_command(context, [*context._protected_args, *context.args])
+        assert sub is not None, f"no subcommand in {args}"
+        return _parse_click(sub, rest)
+    return context
+
+
+def _check_python_module(argv: list[str]) -> None:
+    """`python -m module args`: the module imports and its Typer app accepts the arguments."""
+    assert argv[:2] == ["python", "-m"], argv
+    app = getattr(importlib.import_module(argv[2]), "app", None)
+    assert isinstance(app, typer.Typer), f"{argv[2]} has no Typer app to run"
+    context = _parse_click(typer.main.get_command(app), argv[3:])
+    remote = context.params.get("entrypoint")
+    if remote:  # ray_jobs.submit: the command it submits must parse too
+        _check_command(list(remote))
+
+
+def _check_command(argv: list[str]) -> None:
+    if argv[0] == "python":
+        _check_python_module(argv)
+    elif argv[0] == "ray":
+        from ray.scripts.scripts import cli as ray_cli
+
+        _parse_click(ray_cli, argv[1:])
+    elif argv[0] == "mlflow":
+        from mlflow.cli import cli as mlflow_cli
+
+        _parse_click(mlflow_cli, argv[1:])
+    else:
+        raise AssertionError(f"unchecked command {argv}")
+
+
+def _check_airflow_commands(commands: list[list[str]]) -> None:
+    """Airflow lives in its own virtualenv: its argparse parser checks each command there."""
+    python = ROOT / ".venv-airflow" / "bin" / "python"
+    assert python.exists(), "run `make airflow-install`"
+    script = (
+        "import json, sys\n"
+        "from airflow.cli.cli_parser import get_parser\n"
+        "for argv in json.loads(sys.argv[1]):\n"
+        "    get_parser().parse_args(argv)\n"
+    )
+    result = subprocess.run(
+        [str(python), "-c", script, json.dumps(commands)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+# --- docker-compose ------------------------------------------------------------------------------
+
+
+def test_every_service_has_an_image_or_a_build_whose_dockerfile_exists() -> None:
+    for name, service in SERVICES.items():
+        assert "image" in service, f"{name}: name the image (built ones are shared by services)"
+        if "build" in service:
+            dockerfile = ROOT / service["build"]["context"] / service["build"]["dockerfile"]
+            assert dockerfile.is_file(), f"{name}: {dockerfile} is missing"
+        else:
+            image = service["image"]
+            assert ":" in image and not image.endswith(":latest"), f"{name}: pin {image}"
+
+
+def test_published_ports_are_the_documented_ones_on_loopback_only() -> None:
+    published: dict[str, set[int]] = {}
+    for name, service in SERVICES.items():
+        for port in service.get("ports", []):
+            host, host_port, container_port = str(port).split(":")
+            assert host == "127.0.0.1", f"{name} publishes {port} beyond loopback"
+            assert host_port == container_port, port
+            published.setdefault(name, set()).add(int(host_port))
+    assert published == PUBLISHED
+
+
+def test_long_running_services_have_healthchecks_and_one_shots_do_not_restart() -> None:
+    long_running = {n for n, s in SERVICES.items() if s.get("restart", "no") != "no"}
+    assert long_running == LONG_RUNNING
+    for name in LONG_RUNNING:
+        test = SERVICES[name].get("healthcheck", {}).get("test")
+        assert test and test[0] in {"CMD", "CMD-SHELL"}, f"{name} has no healthcheck"
+
+
+def test_depends_on_uses_conditions_each_service_can_meet_without_cycles() -> None:
+    for name, service in SERVICES.items():
+        for dependency, spec in (service.get("depends_on") or {}).items():
+            assert dependency in SERVICES and dependency != name, (name, dependency)
+            if spec["condition"] == "service_healthy":
+                assert "healthcheck" in SERVICES[dependency], (name, dependency)
+            else:
+                assert spec["condition"] == "service_completed_successfully", name
+                assert dependency not in LONG_RUNNING, (name, dependency)
+    started: set[str] = set()
+    while len(started) < len(SERVICES):
+        ready = {
+            n for n, s in SERVICES.items()
+            if n not in started and set(s.get("depends_on") or {}) <= started
+        }  # fmt: skip
+        assert ready, f"depends_on cycle among {set(SERVICES) - started}"
+        started |= ready
+
+
+def test_start_order_gives_each_service_what_it_needs() -> None:
+    def needs(name: str) -> set[str]:
+        direct = set(SERVICES[name].get("depends_on") or {})
+        return direct.union(*(needs(d) for d in direct))
+
+    assert {"postgres", "minio-init"} <= needs("mlflow")
+    assert {"mlflow", "minio"} <= needs("ray-head")
+    assert "ray-head" in needs("ray-worker") & needs("serve-deploy")
+    assert "minio-init" in needs("demo-data")
+    for airflow in ("airflow-apiserver", "airflow-scheduler", "airflow-dag-processor"):
+        assert {"postgres", "airflow-init"} <= needs(airflow), airflow
+    assert "ray-head" in needs("airflow-scheduler"), "tasks run in the scheduler and submit to Ray"
+
+
+def test_ray_workers_scale() -> None:
+    worker = SERVICES["ray-worker"]
+    assert "container_name" not in worker and "ports" not in worker
+    assert "--address=ray-head:6379" in worker["command"]
+
+
+def test_no_literal_secrets_and_every_variable_is_documented() -> None:
+    text = (ROOT / "docker-compose.yaml").read_text()
+    documented = _env_example_keys()
+    secrets = _generated_secrets() | {"BURNOUT_S3_ACCESS_KEY"}
+    assert {"BURNOUT_POSTGRES_PASSWORD", "BURNOUT_AIRFLOW_JWT_SECRET"} <= secrets
+    references = REFERENCE.findall(text)
+    assert references
+    for variable, operator, _ in references:
+        assert variable in documented, f"${{{variable}}} is not in .env.example"
+        if variable in secrets:
+            assert operator == ":?", f"${{{variable}}} must fail loudly when unset (:?)"
+    for name, service in SERVICES.items():
+        for key, value in _environment(service).items():
+            if SECRET_NAME.search(key) and not NOT_SECRET.search(key):
+                assert REFERENCE.search(value), f"{name}: {key} holds a literal value"
+            # A URL may carry a password only as a reference.
+            assert not re.search(r"://[^:/\s]+:(?!\$\{)[^@\s]+@", value), f"{name}: {key}"
+
+
+def test_compose_commands_exist_in_the_project() -> None:
+    airflow_commands = []
+    checked = []
+    for name, service in SERVICES.items():
+        command = service.get("command")
+        if command is None or service["image"].startswith(("postgres", "minio")):
+            continue
+        # ${VAR:-default} as compose would fill it with the default.
+        argv = [re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", part) for part in command]
+        if "airflow" in service["image"]:
+            airflow_commands.append(argv)
+        else:
+            _check_command(argv)
+        checked.append(name)
+    assert set(checked) == set(SERVICES) - {"postgres", "minio", "minio-init"}
+    probe = shlex.split(SERVICES["airflow-dag-processor"]["healthcheck"]["test"][1])
+    assert probe[0] == "airflow"
+    _check_airflow_commands([*airflow_commands, probe[1:]])
+    _check_command(SERVICES["ray-head"]["healthcheck"]["test"][1:])
+
+
+def test_bind_mounts_and_dockerfile_copies_exist() -> None:
+    for name, service in SERVICES.items():
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith("."):
+                assert (ROOT / source).is_file(), f"{name}: {source}"
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert {".env", ".run", ".venv", ".git"} <= set(ignored), "keep secrets and state out of images"
+    for dockerfile in (ROOT / "dockerfiles").glob("*.Dockerfile"):
+        for instruction, arguments in _dockerfile(dockerfile):
+            if instruction == "COPY":
+                for source in arguments.split()[:-1]:
+                    assert (ROOT / source).exists(), f"{dockerfile.name}: COPY {source}"
+
+
+def test_images_install_the_local_lock_and_run_as_non_root() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    uv_version = re.search(r"^UV_VERSION := (\S+)", makefile, re.M)
+    assert uv_version
+    locks = {
+        "app.Dockerfile": "requirements/lock.txt",
+        "airflow.Dockerfile": "requirements/airflow-lock.txt",
+    }
+    for name, lock in locks.items():
+        steps = _dockerfile(ROOT / "dockerfiles" / name)
+        runs = " ".join(arguments for instruction, arguments in steps if instruction == "RUN")
+        assert f"-r {lock}" in runs, name
+        assert ("ARG", f"UV_VERSION={uv_version.group(1)}") in steps, f"{name}: uv differs"
+        users = [arguments for instruction, arguments in steps if instruction == "USER"]
+        assert users and users[-1] not in {"root", "0"}, f"{name} runs as root"
+    entrypoint = ROOT / "dockerfiles" / "airflow-entrypoint.sh"
+    assert os.access(entrypoint, os.X_OK)
+    assert "BURNOUT_AIRFLOW_ADMIN_PASSWORD:?" in entrypoint.read_text()
+
+
+def test_ray_dashboard_in_compose_requires_the_token() -> None:
+    for name in ("ray-head", "ray-worker"):
+        env = _environment(SERVICES[name])
+        assert env["RAY_AUTH_MODE"] == "token", name
+        assert env["RAY_AUTH_TOKEN"].startswith("${BURNOUT_RAY_AUTH_TOKEN:?"), name
+    connection = _environment(SERVICES["airflow-scheduler"])["AIRFLOW_CONN_RAY_DEFAULT"]
+    filled = json.loads(REFERENCE.sub("token-from-env", connection))
+    assert (filled["host"], filled["port"], filled["password"]) == (
+        "ray-head", 8265, "token-from-env",
+    )  # fmt: skip
+
+
+# --- cluster.yaml --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cluster() -> dict[str, Any]:
+    return yaml.safe_load((ROOT / "cluster.yaml").read_text())
+
+
+def test_cluster_yaml_validates_against_rays_schema(cluster: dict[str, Any]) -> None:
+    import jsonschema
+    from ray.autoscaler._private.util import prepare_config, validate_config
+
+    schema = json.loads((Path(ray.__file__).parent / "autoscaler" / "ray-schema.json").read_text())
+    jsonschema.validate(cluster, schema)
+    validate_config(prepare_config(dict(cluster)))
+    workers = cluster["available_node_types"]["ray.worker.default"]
+    assert workers["min_workers"] < workers["max_workers"], "the worker group must autoscale"
+
+
+def test_cluster_yaml_installs_this_project_and_keeps_the_dashboard_private(
+    cluster: dict[str, Any],
+) -> None:
+    assert cluster["docker"]["image"].startswith(f"rayproject/ray:{ray.__version__}-py311")
+    setup = " ".join(cluster["setup_commands"])
+    assert "-r requirements/lock.txt" in setup and "--no-deps -e ." in setup
+    head = " ".join(cluster["head_start_ray_commands"])
+    assert "--dashboard-host=127.0.0.1" in head
+    assert 'RAY_AUTH_MODE="${BURNOUT_RAY_AUTH_MODE:-token}"' in head
+    for start in (head, " ".join(cluster["worker_start_ray_commands"])):
+        _check_command(shlex.split(start.split("&& ulimit -n 65536 &&")[1]))
+    for remote, local in cluster["file_mounts"].items():
+        if local == ".env.cluster":  # written by the user, never committed
+            assert ".env.cluster" in (ROOT / ".gitignore").read_text().split()
+        else:
+            assert (ROOT / local).exists(), remote
+    # No extra inbound rules: Ray's default security group opens SSH only.
+    assert "SecurityGroupIds" not in json.dumps(cluster)
+
+
+# --- KubeRay -------------------------------------------------------------------------------------
+
+
+def _check_pod_template(template: dict[str, Any], where: str) -> None:
+    spec = template["spec"]
+    assert spec["securityContext"]["runAsNonRoot"] is True, where
+    (container,) = spec["containers"]
+    assert container["name"] and container["image"] == APP_IMAGE, where
+    assert {"secretRef": {"name": "burnout-env"}} in container["envFrom"], where
+    for item in container.get("env", []):
+        assert not SECRET_NAME.search(item["name"]) or NOT_SECRET.search(item["name"]), where
+
+
+def _check_ray_cluster_spec(spec: dict[str, Any], where: str) -> None:
+    assert spec["rayVersion"] == ray.__version__, where
+    assert spec["enableInTreeAutoscaling"] is True, where
+    head = spec["headGroupSpec"]
+    assert isinstance(head["rayStartParams"], dict), where
+    _check_pod_template(head["template"], f"{where} head")
+    assert spec["workerGroupSpecs"], where
+    for group in spec["workerGroupSpecs"]:
+        assert group["groupName"] and isinstance(group["rayStartParams"], dict), where
+        assert group["minReplicas"] <= group["replicas"] <= group["maxReplicas"], where
+        assert group["minReplicas"] < group["maxReplicas"], f"{where}: {group['groupName']}"
+        _check_pod_template(group["template"], f"{where} {group['groupName']}")
+
+
+def test_kuberay_manifests_have_the_fields_kuberay_requires() -> None:
+    kinds = {name: manifest["kind"] for name, manifest in K8S.items()}
+    assert kinds == {
+        "raycluster.yaml": "RayCluster",
+        "rayjob-etl.yaml": "RayJob",
+        "rayjob-train.yaml": "RayJob",
+        "rayservice.yaml": "RayService",
+    }
+    clusters = {m["metadata"]["name"] for m in K8S.values() if m["kind"] == "RayCluster"}
+    for name, manifest in K8S.items():
+        assert manifest["apiVersion"] == "ray.io/v1", name
+        assert re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", manifest["metadata"]["name"]), name
+        spec = manifest["spec"]
+        if manifest["kind"] == "RayCluster":
+            _check_ray_cluster_spec(spec, name)
+        elif manifest["kind"] == "RayService":
+            _check_ray_cluster_spec(spec["rayClusterConfig"], name)
+        else:
+            assert spec["clusterSelector"]["ray.io/cluster"] in clusters, name
+            assert spec["submissionMode"] == "K8sJobMode", name
+            _check_pod_template(spec["submitterPodTemplate"], name)
+            _check_command(shlex.split(spec["entrypoint"]))
+
+
+def test_rayservice_serves_the_local_serve_config() -> None:
+    from ray.serve.schema import ServeDeploySchema
+
+    from serve_app.deployment import BurnoutService
+
+    local = ServeDeploySchema.model_validate(
+        yaml.safe_load((ROOT / "serve_app" / "config.yaml").read_text())
+    )
+    service = K8S["rayservice.yaml"]
+    kube = ServeDeploySchema.model_validate(yaml.safe_load(service["spec"]["serveConfigV2"]))
+    # Pods must listen beyond loopback; the local config must not.
+    assert (kube.http_options.host, local.http_options.host) == ("0.0.0.0", "127.0.0.1")
+    assert kube.http_options.port == local.http_options.port
+    assert kube.grpc_options.port == local.grpc_options.port
+    assert list(kube.grpc_options.grpc_servicer_functions) == GRPC_SERVICERS
+    assert list(local.grpc_options.grpc_servicer_functions) == GRPC_SERVICERS
+    assert kube.proxy_location == local.proxy_location
+    assert kube.logging_config == local.logging_config
+
+    def applications(config: ServeDeploySchema) -> list[tuple[Any, ...]]:
+        return [
+            (a.name, a.route_prefix, a.import_path, [d.name for d in a.deployments])
+            for a in config.applications
+        ]
+
+    assert applications(kube) == applications(local)
+    (application,) = kube.applications
+    assert [d.name for d in application.deployments] == [BurnoutService.name]
+    head = service["spec"]["rayClusterConfig"]["headGroupSpec"]["template"]["spec"]
+    head_ports = {port["containerPort"] for port in head["containers"][0]["ports"]}
+    assert {kube.http_options.port, kube.grpc_options.port} <= head_ports
