@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from ray_jobs.errors import ConfigError
 
 ENV_PREFIX = "BURNOUT_"
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 class Settings(BaseSettings):
@@ -101,6 +102,11 @@ class Settings(BaseSettings):
     def ray_env(self) -> dict[str, str]:
         """Environment that Ray processes and clients need to agree on auth."""
         env = {"RAY_AUTH_MODE": self.ray_auth_mode, "RAY_USAGE_STATS_ENABLED": "0"}
+        if self.host in LOOPBACK:
+            # Ray resolves a loopback --node-ip-address to the machine's outward IP and then
+            # binds its gRPC servers there or on all interfaces; in single-machine mode it keeps
+            # the node, and so every server, on loopback. Ray processes and drivers must agree.
+            env["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
         if self.ray_auth_mode == "token" and self.ray_auth_token:
             env["RAY_AUTH_TOKEN"] = self.ray_auth_token.get_secret_value()
         return env

@@ -22,11 +22,11 @@ from pathlib import Path
 import httpx
 import typer
 
-from ray_jobs import cli, s3
+from ray_jobs import cli, loopback, s3
 from ray_jobs.errors import BurnoutError, ServiceUnavailable
 from ray_jobs.orchestration import airflow_bin, airflow_env
 from ray_jobs.processes import Owned, port_open, wait_until
-from ray_jobs.settings import Settings, child_env, get_settings
+from ray_jobs.settings import LOOPBACK, Settings, child_env, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -321,7 +321,7 @@ class Stack:
             path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
             extra = {
                 "PATH": path,
-                "PYTHONPATH": _pythonpath(),
+                "PYTHONPATH": _pythonpath(loopback.SITE_DIR if st.host in LOOPBACK else None),
                 "RAY_DATA_USE_DATASOURCE_V2": "0",
                 **_serve_env(st, self.run_dir),
             }
@@ -358,11 +358,11 @@ def _serve_env(st: Settings, run_dir: Path) -> dict[str, str]:
     }
 
 
-def _pythonpath() -> str:
-    """Keep a source checkout importable by Ray workers even if it is not installed."""
+def _pythonpath(site: str | None = None) -> str:
+    """Keep a source checkout importable by Ray workers even if it is not installed; `site`
+    (a folder with a sitecustomize) goes first."""
     root = str(Path(__file__).resolve().parent.parent)
-    current = os.environ.get("PYTHONPATH", "")
-    return f"{root}{os.pathsep}{current}" if current else root
+    return os.pathsep.join(filter(None, [site, root, os.environ.get("PYTHONPATH")]))
 
 
 def _s3_identities(st: Settings) -> dict[str, object]:
