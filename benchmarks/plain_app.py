@@ -19,6 +19,7 @@ import uvicorn
 from ray_jobs import cli, tracking
 from ray_jobs.errors import InvalidInput, NotFound
 from ray_jobs.settings import get_settings
+from serve_app.auth import TokenCheck
 from serve_app.predictor import AdaptiveWait, LoadedModel, PredictionService, registry_loader
 from serve_app.rest import build_app
 
@@ -71,6 +72,7 @@ class PlainBackend:
         self.service = service
         self.batcher = batcher
         self.max_body_bytes = 16 * 1024 * 1024
+        self.auth = TokenCheck(None)
 
     async def predict(
         self, records: list[dict[str, Any]], alias: str | None

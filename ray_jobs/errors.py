@@ -49,3 +49,7 @@ class ModelUnavailable(BurnoutError):
     """No model is registered (or loadable) for the requested alias yet."""
 
     exit_code = 3
+
+
+class Unauthenticated(BurnoutError):
+    """An API call without the configured token (HTTP 401, gRPC UNAUTHENTICATED)."""

@@ -96,7 +96,11 @@ def airflow_env(
                 token,
                 {"runtime_env": ray_runtime_env} if ray_runtime_env else None,
             ),
-            "AIRFLOW_CONN_BURNOUT_SERVE": _connection(settings.host, settings.serve_http_port),
+            "AIRFLOW_CONN_BURNOUT_SERVE": _connection(
+                settings.host,
+                settings.serve_http_port,
+                settings.serve_api_token.get_secret_value() if settings.serve_api_token else None,
+            ),
             # The DAG helpers import ray_jobs.submit / serve_app.smoke from this checkout.
             "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
             "NO_PROXY": "*",

@@ -71,6 +71,7 @@ class Settings(BaseSettings):
     serve_haproxy_stats_port: int = Field(8404, ge=1, le=65535)
     serve_haproxy_metrics_port: int = Field(9101, ge=1, le=65535)
     serve_replica_base_port: int = Field(30000, ge=1024, le=65435)
+    serve_api_token: SecretStr | None = Field(None, min_length=16)
     airflow_port: int = Field(8080, ge=1, le=65535)
     airflow_admin_password: SecretStr | None = None
     airflow_venv: Path = Path(".venv-airflow")

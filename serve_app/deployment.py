@@ -14,7 +14,15 @@ from typing import Any
 
 from ray import serve
 
-from ray_jobs.errors import BurnoutError, InvalidInput, ModelUnavailable, NotFound, TooLarge
+from ray_jobs.errors import (
+    BurnoutError,
+    InvalidInput,
+    ModelUnavailable,
+    NotFound,
+    TooLarge,
+    Unauthenticated,
+)
+from serve_app.auth import TokenCheck, digest
 from serve_app.predictor import (
     AdaptiveWait,
     LoadedModel,
@@ -38,6 +46,7 @@ class BurnoutService:
         self.model_name = options["model_name"]
         self.tracking_uri = options["tracking_uri"]
         self.max_body_bytes = int(options["max_body_mb"] * 1024 * 1024)
+        self.auth = TokenCheck(options.get("api_token_sha256"))
         self.service = PredictionService(
             loader or registry_loader(self.tracking_uri, self.model_name),
             options["default_alias"],
@@ -125,10 +134,15 @@ class BurnoutService:
 
     # -- gRPC (method names = RPC names) ----------------------------------------------------------
 
+    def _authorize(self, grpc_context: Any) -> None:
+        if not self.auth.allows_metadata(grpc_context.invocation_metadata()):
+            raise Unauthenticated("missing or invalid API token (metadata authorization: Bearer)")
+
     async def Predict(self, request: Any, grpc_context: Any) -> Any:
         from serve_app.protos import burnout_pb2 as pb
 
         try:
+            self._authorize(grpc_context)
             predictions = await self.predict(_records(request), request.model or None)
         except BurnoutError as error:
             _set_status(grpc_context, error)
@@ -141,6 +155,7 @@ class BurnoutService:
     async def PredictStream(self, request: Any, grpc_context: Any) -> AsyncIterator[Any]:
         records = _records(request)
         try:
+            self._authorize(grpc_context)
             for start in range(0, len(records), BULK_ROWS):
                 chunk = records[start : start + BULK_ROWS]
                 try:
@@ -155,12 +170,18 @@ class BurnoutService:
     def ListModels(self, request: Any, grpc_context: Any) -> Any:
         from serve_app.protos import burnout_pb2 as pb
 
+        try:
+            self._authorize(grpc_context)
+        except BurnoutError as error:
+            _set_status(grpc_context, error)
+            return pb.ListModelsResponse()
         return pb.ListModelsResponse(models=[_version(m) for m in self.list_models()])
 
     def GetModel(self, request: Any, grpc_context: Any) -> Any:
         from serve_app.protos import burnout_pb2 as pb
 
         try:
+            self._authorize(grpc_context)
             described = self.get_model(request.alias or self.service.default_alias)
         except BurnoutError as error:
             _set_status(grpc_context, error)
@@ -250,6 +271,7 @@ def _set_status(context: Any, error: BurnoutError) -> None:
         TooLarge: grpc.StatusCode.INVALID_ARGUMENT,
         NotFound: grpc.StatusCode.NOT_FOUND,
         ModelUnavailable: grpc.StatusCode.UNAVAILABLE,
+        Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
     }
     code = next((c for t, c in codes.items() if isinstance(error, t)), grpc.StatusCode.INTERNAL)
     context.set_code(code)
@@ -267,6 +289,11 @@ def options_from_settings(settings: Any) -> dict[str, Any]:
         "batch_size": settings.serve_batch_size,
         "batch_wait_s": settings.serve_batch_wait_s,
         "poll_interval_s": settings.serve_poll_interval_s,
+        "api_token_sha256": (
+            digest(settings.serve_api_token.get_secret_value())
+            if settings.serve_api_token
+            else None
+        ),
     }
 
 

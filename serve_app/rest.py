@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from pydantic_core import to_json
 
 from ray_jobs.errors import InvalidInput, ModelUnavailable, NotFound, TooLarge
+from serve_app.auth import CHALLENGE, OPEN_PATHS, TokenCheck
 from serve_app.schemas import EmployeeRecord, PredictRequest, PredictResponse
 
 STREAM_CHUNK = 256
@@ -21,6 +22,7 @@ class Backend(Protocol):
     """What the routes need from the deployment (the same calls GraphQL and gRPC make)."""
 
     max_body_bytes: int
+    auth: TokenCheck
 
     async def predict(
         self, records: list[dict[str, Any]], alias: str | None
@@ -57,6 +59,22 @@ def _install_error_handlers(app: FastAPI) -> None:
         return _error(503, str(error))
 
 
+def _install_guard(app: FastAPI, backend: Backend) -> None:
+    @app.middleware("http")
+    async def guard(request: Request, call_next: Any) -> Any:
+        """The API token (when configured), then the body size, before anything is parsed."""
+        if request.url.path not in OPEN_PATHS and not backend.auth.allows(
+            request.headers.get("authorization")
+        ):
+            response = _error(401, "missing or invalid API token (Authorization: Bearer)")
+            response.headers.update(CHALLENGE)
+            return response
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > backend.max_body_bytes:
+            return _error(413, f"request body over {backend.max_body_bytes} bytes")
+        return await call_next(request)
+
+
 def build_app(backend: Backend, graphql_router: Any | None = None) -> FastAPI:
     """Routes over the backend; one prediction path for every endpoint."""
     app = FastAPI(
@@ -66,12 +84,7 @@ def build_app(backend: Backend, graphql_router: Any | None = None) -> FastAPI:
     )
     _install_error_handlers(app)
 
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next: Any) -> Any:
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > backend.max_body_bytes:
-            return _error(413, f"request body over {backend.max_body_bytes} bytes")
-        return await call_next(request)
+    _install_guard(app, backend)
 
     @app.get("/health")
     async def health() -> dict[str, Any]:

@@ -33,9 +33,21 @@ def camel(record: dict[str, Any]) -> dict[str, Any]:
     return {convert(k): v for k, v in record.items()}
 
 
-def rest_at(base_url: str) -> dict[str, Any]:
+def bearer(token: str | None) -> dict[str, str]:
+    """The Authorization header for the optional API token (none when it is off)."""
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def api_token(settings: Settings) -> str | None:
+    secret = settings.serve_api_token
+    return secret.get_secret_value() if secret else None
+
+
+def rest_at(base_url: str, token: str | None = None) -> dict[str, Any]:
     """POST {base_url}/predict with the sample record; the prediction (with the model's version)."""
-    response = httpx.post(f"{base_url}/predict", json={"records": [SAMPLE]}, timeout=60)
+    response = httpx.post(
+        f"{base_url}/predict", json={"records": [SAMPLE]}, headers=bearer(token), timeout=60
+    )
     if response.status_code != 200:
         raise RuntimeError(f"sample prediction failed: HTTP {response.status_code} {response.text}")
     return dict(response.json()["predictions"][0])
@@ -43,14 +55,17 @@ def rest_at(base_url: str) -> dict[str, Any]:
 
 def rest(settings: Settings) -> dict[str, Any]:
     """POST /predict with the sample record."""
-    return rest_at(f"http://{settings.host}:{settings.serve_http_port}")
+    return rest_at(f"http://{settings.host}:{settings.serve_http_port}", api_token(settings))
 
 
 def graphql(settings: Settings) -> dict[str, Any]:
     """The predict query with the sample record."""
     url = f"http://{settings.host}:{settings.serve_http_port}/graphql"
     response = httpx.post(
-        url, json={"query": GRAPHQL_QUERY, "variables": {"r": [camel(SAMPLE)]}}, timeout=30
+        url,
+        json={"query": GRAPHQL_QUERY, "variables": {"r": [camel(SAMPLE)]}},
+        headers=bearer(api_token(settings)),
+        timeout=30,
     )
     response.raise_for_status()
     body = response.json()
@@ -70,7 +85,10 @@ def grpc_predict(settings: Settings) -> dict[str, Any]:
         stub = burnout_pb2_grpc.BurnoutServiceStub(channel)
         reply = stub.Predict(
             pb.PredictRequest(records=[pb.Employee(**SAMPLE)]),
-            metadata=(("application", settings.serve_app_name),),
+            metadata=(
+                ("application", settings.serve_app_name),
+                *((k.lower(), v) for k, v in bearer(api_token(settings)).items()),
+            ),
             timeout=30,
         )
     prediction = reply.predictions[0]

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import ipaddress
+import secrets
+from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import psutil
 import pytest
+from pydantic import SecretStr
 
 from ray_jobs.settings import Settings
+from serve_app import smoke
+from tests.conftest import run_module
 
 pytestmark = pytest.mark.integration
 
@@ -67,3 +73,56 @@ def test_every_listening_socket_of_the_stack_and_serve_binds_loopback(
     ), "no replica direct-ingress port seen"
     exposed = sorted({(h, p, n) for h, p, n in listeners if not _is_loopback(h)})
     assert not exposed, f"listening beyond loopback: {exposed}"
+
+
+@pytest.fixture
+def token_on(settings: Settings, served: dict[str, Any]) -> Iterator[Settings]:
+    """The same app redeployed with BURNOUT_SERVE_API_TOKEN set; redeployed without it after."""
+    token = secrets.token_urlsafe(24)
+    result = run_module(
+        settings, "serve_app.deploy", "up", extra_env={"BURNOUT_SERVE_API_TOKEN": token}
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    try:
+        yield settings.model_copy(update={"serve_api_token": SecretStr(token)})
+    finally:
+        restored = run_module(settings, "serve_app.deploy", "up")
+        assert restored.returncode == 0, restored.stderr[-3000:]
+        assert smoke.rest(settings)["burn_rate"] >= 0  # open again
+
+
+def test_api_token_guards_rest_graphql_and_grpc(token_on: Settings) -> None:
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    from serve_app.protos import burnout_pb2 as pb
+    from serve_app.protos import burnout_pb2_grpc
+
+    base = f"http://{token_on.host}:{token_on.serve_http_port}"
+    graphql_body = {"query": smoke.GRAPHQL_QUERY, "variables": {"r": [smoke.camel(smoke.SAMPLE)]}}
+    for headers in ({}, {"Authorization": "Bearer not-the-token"}):
+        rest = httpx.post(f"{base}/predict", json={"records": [smoke.SAMPLE]}, headers=headers)
+        assert rest.status_code == 401 and rest.headers["www-authenticate"].startswith("Bearer")
+        assert httpx.post(f"{base}/graphql", json=graphql_body, headers=headers).status_code == 401
+    assert httpx.get(f"{base}/health").status_code == 200
+    # With the token all three answer.
+    assert smoke.rest(token_on)["risk_level"] in {"Low", "Medium", "High"}
+    assert smoke.graphql(token_on)["riskLevel"] in {"Low", "Medium", "High"}
+    assert smoke.grpc_predict(token_on)["risk_level"] in {"Low", "Medium", "High"}
+
+    app = (("application", token_on.serve_app_name),)
+    with grpc.insecure_channel(f"{token_on.host}:{token_on.serve_grpc_port}") as channel:
+        stub = burnout_pb2_grpc.BurnoutServiceStub(channel)
+        request = pb.PredictRequest(records=[pb.Employee(**smoke.SAMPLE)])
+        for metadata in (app, (*app, ("authorization", "Bearer not-the-token"))):
+            with pytest.raises(grpc.RpcError) as refused:
+                stub.Predict(request, metadata=metadata, timeout=30)
+            assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+            assert "API token" in (refused.value.details() or "")
+            with pytest.raises(grpc.RpcError) as listing:
+                stub.ListModels(pb.ListModelsRequest(), metadata=metadata, timeout=30)
+            assert listing.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        health = health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(), metadata=app, timeout=30
+        )
+        assert health.status == health_pb2.HealthCheckResponse.SERVING

@@ -11,6 +11,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from ray_jobs.errors import ModelUnavailable
+from serve_app.auth import TokenCheck, digest
 from serve_app.predictor import LoadedModel, PredictionService
 from serve_app.rest import build_app
 
@@ -28,6 +29,7 @@ def no_model(alias: str) -> LoadedModel:
 
 class Backend:
     max_body_bytes = 2_000
+    auth = TokenCheck(None)
 
     def __init__(self) -> None:
         self.service = PredictionService(no_model, "champion", max_records=10)
@@ -56,3 +58,24 @@ def test_body_and_record_limits_are_413() -> None:
     assert client.post("/predict", json={"records": [RECORD] * 11}).status_code == 413
     huge = {"records": [{**RECORD, "employee_id": "x" * 5_000}]}
     assert client.post("/predict", json=huge).status_code == 413
+
+
+def test_api_token_guards_every_route_but_health_and_the_schema() -> None:
+    backend = Backend()
+    backend.auth = TokenCheck(digest("a-long-enough-token-123"))
+    client = TestClient(build_app(backend))
+    for headers in (
+        {},
+        {"Authorization": "Bearer wrong-token"},
+        {"Authorization": "a-long-enough-token-123"},
+    ):
+        response = client.post("/predict", json={"records": [RECORD]}, headers=headers)
+        assert response.status_code == 401, headers
+        assert response.headers["www-authenticate"].startswith("Bearer")
+        assert "API token" in response.json()["detail"]
+        assert client.get("/models", headers=headers).status_code == 401
+    good = {"Authorization": "Bearer a-long-enough-token-123"}
+    # Past the guard: the empty registry answers 503, not 401.
+    assert client.post("/predict", json={"records": [RECORD]}, headers=good).status_code == 503
+    assert client.get("/health").status_code == 200
+    assert client.get("/openapi.json").status_code == 200
