@@ -25,9 +25,9 @@ log = logging.getLogger(__name__)
 LOOPBACK_IP = "127.0.0.1"
 SITE_DIR = str(Path(__file__).resolve().parent / "loopback_site")
 _WILDCARD = re.compile(r"^(\[::\]|0\.0\.0\.0|\*)?:(\d+)$")
-_HAPROXY_BINDS = (
-    ("bind :{{ config.metrics_port }}", f"bind {LOOPBACK_IP}:{{{{ config.metrics_port }}}}"),
-    ("bind *:{{ config.stats_port }}", f"bind {LOOPBACK_IP}:{{{{ config.stats_port }}}}"),
+_HAPROXY_BINDS = (  # (in Ray's template, what it becomes)
+    ("bind :{{ config.metrics_port }}", "bind 127.0.0.1:{{ config.metrics_port }}"),
+    ("bind *:{{ config.stats_port }}", "bind 127.0.0.1:{{ config.stats_port }}"),
 )
 
 
@@ -41,7 +41,6 @@ def _wrap_address(function: Callable[..., Any]) -> Callable[..., Any]:
     def bind_loopback(server: Any, address: str, *args: Any, **kwargs: Any) -> Any:
         return function(server, loopback_address(address), *args, **kwargs)
 
-    bind_loopback.__wrapped__ = function  # type: ignore[attr-defined]
     return bind_loopback
 
 

@@ -99,7 +99,7 @@ def airflow_env(
             "AIRFLOW_CONN_BURNOUT_SERVE": _connection(
                 settings.host,
                 settings.serve_http_port,
-                settings.serve_api_token.get_secret_value() if settings.serve_api_token else None,
+                settings.api_token(),
             ),
             # The DAG helpers import ray_jobs.submit / serve_app.smoke from this checkout.
             "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),

@@ -94,6 +94,15 @@ class Settings(BaseSettings):
         self.airflow_venv = self.airflow_venv.expanduser().resolve()
         return self
 
+    @property
+    def on_loopback(self) -> bool:
+        """Everything binds loopback (the local stack), not a host other machines reach."""
+        return self.host in LOOPBACK
+
+    def api_token(self) -> str | None:
+        """The Serve API token in plain text, or None when the API is open."""
+        return self.serve_api_token.get_secret_value() if self.serve_api_token else None
+
     def ray_auth_headers(self) -> dict[str, str]:
         """HTTP headers for the Ray dashboard / Jobs API."""
         if self.ray_auth_mode == "token" and self.ray_auth_token:
@@ -103,7 +112,7 @@ class Settings(BaseSettings):
     def ray_env(self) -> dict[str, str]:
         """Environment that Ray processes and clients need to agree on auth."""
         env = {"RAY_AUTH_MODE": self.ray_auth_mode, "RAY_USAGE_STATS_ENABLED": "0"}
-        if self.host in LOOPBACK:
+        if self.on_loopback:
             # Ray resolves a loopback --node-ip-address to the machine's outward IP and then
             # binds its gRPC servers there or on all interfaces; in single-machine mode it keeps
             # the node, and so every server, on loopback. Ray processes and drivers must agree.

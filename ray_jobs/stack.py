@@ -26,7 +26,7 @@ from ray_jobs import cli, loopback, s3
 from ray_jobs.errors import BurnoutError, ServiceUnavailable
 from ray_jobs.orchestration import airflow_bin, airflow_env
 from ray_jobs.processes import Owned, port_open, wait_until
-from ray_jobs.settings import LOOPBACK, Settings, child_env, get_settings
+from ray_jobs.settings import Settings, child_env, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -321,7 +321,7 @@ class Stack:
             path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
             extra = {
                 "PATH": path,
-                "PYTHONPATH": _pythonpath(loopback.SITE_DIR if st.host in LOOPBACK else None),
+                "PYTHONPATH": _pythonpath(loopback.SITE_DIR if st.on_loopback else None),
                 "RAY_DATA_USE_DATASOURCE_V2": "0",
                 **_serve_env(st, self.run_dir),
             }

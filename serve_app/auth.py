@@ -25,10 +25,6 @@ class TokenCheck:
     def __init__(self, token_sha256: str | None) -> None:
         self.token_sha256 = token_sha256
 
-    @property
-    def enabled(self) -> bool:
-        return self.token_sha256 is not None
-
     def allows(self, authorization: str | None) -> bool:
         if self.token_sha256 is None:
             return True

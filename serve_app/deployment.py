@@ -289,11 +289,7 @@ def options_from_settings(settings: Any) -> dict[str, Any]:
         "batch_size": settings.serve_batch_size,
         "batch_wait_s": settings.serve_batch_wait_s,
         "poll_interval_s": settings.serve_poll_interval_s,
-        "api_token_sha256": (
-            digest(settings.serve_api_token.get_secret_value())
-            if settings.serve_api_token
-            else None
-        ),
+        "api_token_sha256": digest(token) if (token := settings.api_token()) else None,
     }
 
 

@@ -38,11 +38,6 @@ def bearer(token: str | None) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"} if token else {}
 
 
-def api_token(settings: Settings) -> str | None:
-    secret = settings.serve_api_token
-    return secret.get_secret_value() if secret else None
-
-
 def rest_at(base_url: str, token: str | None = None) -> dict[str, Any]:
     """POST {base_url}/predict with the sample record; the prediction (with the model's version)."""
     response = httpx.post(
@@ -55,7 +50,7 @@ def rest_at(base_url: str, token: str | None = None) -> dict[str, Any]:
 
 def rest(settings: Settings) -> dict[str, Any]:
     """POST /predict with the sample record."""
-    return rest_at(f"http://{settings.host}:{settings.serve_http_port}", api_token(settings))
+    return rest_at(f"http://{settings.host}:{settings.serve_http_port}", settings.api_token())
 
 
 def graphql(settings: Settings) -> dict[str, Any]:
@@ -64,7 +59,7 @@ def graphql(settings: Settings) -> dict[str, Any]:
     response = httpx.post(
         url,
         json={"query": GRAPHQL_QUERY, "variables": {"r": [camel(SAMPLE)]}},
-        headers=bearer(api_token(settings)),
+        headers=bearer(settings.api_token()),
         timeout=30,
     )
     response.raise_for_status()
@@ -87,7 +82,7 @@ def grpc_predict(settings: Settings) -> dict[str, Any]:
             pb.PredictRequest(records=[pb.Employee(**SAMPLE)]),
             metadata=(
                 ("application", settings.serve_app_name),
-                *((k.lower(), v) for k, v in bearer(api_token(settings)).items()),
+                *((name.lower(), value) for name, value in bearer(settings.api_token()).items()),
             ),
             timeout=30,
         )

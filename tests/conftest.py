@@ -85,7 +85,7 @@ def stack() -> Iterator[Stack]:
         yield instance
     finally:
         instance.down()
-        leftovers = _processes_mentioning(str(run_dir))
+        leftovers = processes_mentioning(str(run_dir))
         for process in leftovers:
             process.kill()
         shutil.rmtree(run_dir, ignore_errors=True)
@@ -93,7 +93,8 @@ def stack() -> Iterator[Stack]:
     assert not leftovers, [" ".join(p.info["cmdline"] or [])[:200] for p in leftovers]
 
 
-def _processes_mentioning(needle: str) -> list[psutil.Process]:
+def processes_mentioning(needle: str) -> list[psutil.Process]:
+    """Processes (not this one) whose command line contains needle, e.g. a stack's run folder."""
     return [
         p
         for p in psutil.process_iter(["cmdline"])

@@ -14,18 +14,14 @@ from pydantic import SecretStr
 
 from ray_jobs.settings import Settings
 from serve_app import smoke
-from tests.conftest import run_module
+from tests.conftest import processes_mentioning, run_module
 
 pytestmark = pytest.mark.integration
 
 
 def _stack_processes(settings: Settings) -> set[int]:
     """Every process the stack started (they name its run folder) and their descendants."""
-    roots = [
-        p
-        for p in psutil.process_iter(["cmdline"])
-        if str(settings.run_dir) in " ".join(p.info["cmdline"] or [])
-    ]
+    roots = processes_mentioning(str(settings.run_dir))
     pids = {p.pid for p in roots}
     for process in roots:
         try:
