@@ -13,7 +13,7 @@ DEMO_TRIALS ?= 4
 PYTEST_ARGS ?=
 STUBS := serve_app/protos/burnout_pb2.py serve_app/protos/burnout_pb2_grpc.py
 
-.PHONY: help install airflow-install airflow up down status demo data etl train serve test test-unit test-integration lint format lock clean reset
+.PHONY: help install airflow-install airflow up down status demo data etl train serve reliability test test-unit test-integration lint format lock clean reset
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_.-]+:.*?## ' $(MAKEFILE_LIST) | \
@@ -83,6 +83,9 @@ serve: up ## Deploy the Serve app (REST+GraphQL :8800, gRPC :50051) with the cha
 
 demo: up airflow-install ## Start everything, let Airflow run the pipeline on demo data, call all APIs
 	$(PY) -m ray_jobs.demo --rows $(DEMO_ROWS) --trials $(DEMO_TRIALS)
+
+reliability: up ## Load with a model swap, a killed replica and autoscaling -> docs/reliability.md (~6 min)
+	$(PY) -m benchmarks.reliability
 
 test: install airflow-install lint ## Install and run the whole test suite (starts the services it needs)
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -63,12 +63,12 @@ def baseline_rss(roots: list[int]) -> int:
     return _tree_rss(roots)
 
 
-def write_section(title: str, body: str) -> None:
-    """Replace (or append) one '## title' section of docs/benchmarks.md."""
-    DOCS.parent.mkdir(parents=True, exist_ok=True)
+def write_section(title: str, body: str, path: Path = DOCS) -> None:
+    """Replace (or append) one '## title' section of docs/benchmarks.md (or another page)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     text = (
-        DOCS.read_text()
-        if DOCS.exists()
+        path.read_text()
+        if path.exists()
         else "# Benchmarks\n\nWritten by the scripts in `benchmarks/`; each section says how.\n"
     )
     marker = f"## {title}\n"
@@ -79,7 +79,7 @@ def write_section(title: str, body: str) -> None:
         text = text[:start] + section + (text[end + 1 :] if end != -1 else "")
     else:
         text = text.rstrip("\n") + "\n\n" + section
-    DOCS.write_text(text.rstrip("\n") + "\n")
+    path.write_text(text.rstrip("\n") + "\n")
 
 
 def machine() -> str:

@@ -2,9 +2,12 @@
 
     python -m benchmarks.loadgen --plan plan.json
 
-The plan lists cells ({"name", "protocol": rest|graphql|grpc, "address", "concurrency"}) and the
-records to send; the result is one JSON line per cell on stdout. It runs in its own process so
-the server under test never shares an interpreter (or a GIL) with its clients.
+The plan lists cells ({"name", "protocol": rest|graphql|grpc, "address", "concurrency"}, and
+optionally "timeline": true) and the records to send; the result is one JSON line per cell on
+stdout. A timeline cell also returns every request as [start offset s, latency ms, ok, model
+version, failure kind] and the wall-clock start, for runs that stage faults while the load runs.
+It runs in its own process so the server under test never shares an interpreter (or a GIL) with
+its clients. The optional API token (BURNOUT_SERVE_API_TOKEN) is sent when it is set.
 """
 
 from __future__ import annotations
@@ -21,11 +24,14 @@ import numpy as np
 import typer
 
 from ray_jobs import cli
-from serve_app.smoke import GRAPHQL_QUERY, camel
+from ray_jobs.settings import get_settings
+from serve_app.smoke import GRAPHQL_QUERY, bearer, camel
 
 log = logging.getLogger(__name__)
 
-Call = Callable[[int], Awaitable[bool]]
+# (ok, model version or "", failure kind or "")
+Outcome = tuple[bool, str, str]
+Call = Callable[[int], Awaitable[Outcome]]
 
 
 async def _http_caller(
@@ -44,16 +50,21 @@ async def _http_caller(
         ]
     session = aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=concurrency),
-        headers={"content-type": "application/json"},
+        headers={"content-type": "application/json", **bearer(get_settings().api_token())},
         timeout=aiohttp.ClientTimeout(total=60),
     )
 
-    async def call(i: int) -> bool:
+    async def call(i: int) -> Outcome:
         async with session.post(url, data=bodies[i % len(bodies)]) as response:
             payload = await response.read()
             if response.status != 200:
-                return False
-            return protocol == "rest" or b'"errors"' not in payload
+                return False, "", str(response.status)
+            if protocol == "rest":
+                return True, str(json.loads(payload)["model"]["version"]), ""
+            data = json.loads(payload)
+            if data.get("errors"):
+                return False, "", "graphql-error"
+            return True, str(data["data"]["predict"][0]["model"]["version"]), ""
 
     return call, session.close
 
@@ -71,12 +82,15 @@ async def _grpc_caller(
     channels = [grpc.aio.insecure_channel(address) for _ in range(concurrency)]
     stubs = [burnout_pb2_grpc.BurnoutServiceStub(channel) for channel in channels]
     requests = [pb.PredictRequest(records=[pb.Employee(**r)]) for r in records]
-    metadata = (("application", app_name),)
+    token = get_settings().api_token()
+    metadata = (("application", app_name),) + (
+        (("authorization", f"Bearer {token}"),) if token else ()
+    )
 
-    async def call(i: int) -> bool:
+    async def call(i: int) -> Outcome:
         stub = stubs[i % len(stubs)]
         reply = await stub.Predict(requests[i % len(requests)], metadata=metadata, timeout=60)
-        return len(reply.predictions) == 1
+        return len(reply.predictions) == 1, reply.model.version, ""
 
     async def close() -> None:
         for channel in channels:
@@ -95,8 +109,10 @@ async def run_cell(cell: dict[str, Any], records: list[dict[str, Any]], seconds:
     else:
         call, close = await _http_caller(cell["protocol"], cell["address"], records, concurrency)
     latencies: list[float] = []
+    samples: list[tuple[float, float, bool, str, str]] = []
     errors = 0
     counter = 0
+    origin = time.perf_counter()
 
     async def client(deadline: float, record: bool) -> None:
         nonlocal errors, counter
@@ -104,23 +120,32 @@ async def run_cell(cell: dict[str, Any], records: list[dict[str, Any]], seconds:
             counter += 1
             started = time.perf_counter()
             try:
-                ok = await call(counter)
-            except Exception:  # noqa: BLE001  (a failed request is counted, not fatal)
-                ok = False
+                ok, version, kind = await call(counter)
+            except Exception as error:  # noqa: BLE001  (a failed request is counted, not fatal)
+                ok, version, kind = False, "", type(error).__name__
             if record:
-                latencies.append(time.perf_counter() - started)
+                latency = time.perf_counter() - started
+                latencies.append(latency)
                 errors += not ok
+                if timeline:
+                    samples.append(
+                        (round(started - origin, 4), round(latency * 1000, 2), ok, version, kind)
+                    )
 
+    timeline = bool(cell.get("timeline"))
     try:
         warm_until = time.perf_counter() + min(2.0, seconds / 2)
         await asyncio.gather(*(client(warm_until, False) for _ in range(concurrency)))
-        started = time.perf_counter()
+        started_at = time.time()
+        origin = started = time.perf_counter()
         await asyncio.gather(*(client(started + seconds, True) for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
     finally:
         await close()
     values = np.array(latencies) * 1000
+    extra = {"started_at": started_at, "samples": samples} if timeline else {}
     return {
+        **extra,
         **cell,
         "requests": len(latencies),
         "errors": errors,

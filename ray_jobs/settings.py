@@ -62,11 +62,18 @@ class Settings(BaseSettings):
     serve_max_replicas: int = Field(2, ge=1)
     serve_target_ongoing_requests: float = Field(32, gt=0)
     serve_max_ongoing_requests: int = Field(256, ge=1)
+    # Ray's defaults (30 s up, 600 s down, 30 s look-back) react after a short burst is over;
+    # these were tuned with benchmarks/reliability.py (docs/reliability.md, scenario 3).
+    serve_upscale_delay_s: float = Field(5, ge=0)
+    serve_downscale_delay_s: float = Field(30, ge=0)
+    serve_look_back_period_s: float = Field(10, gt=0)
+    # How soon Serve notices a dead replica and starts another (Ray's default is 10 s).
+    serve_health_check_period_s: float = Field(2, gt=0)
     serve_max_records: int = Field(10_000, ge=1)
     serve_max_body_mb: float = Field(16, gt=0)
     serve_batch_size: int = Field(64, ge=1)
     serve_batch_wait_s: float = Field(0.005, ge=0)
-    serve_poll_interval_s: float = Field(0, ge=0)
+    serve_poll_interval_s: float = Field(5, ge=0)
     serve_haproxy: bool = True
     serve_haproxy_stats_port: int = Field(8404, ge=1, le=65535)
     serve_haproxy_metrics_port: int = Field(9101, ge=1, le=65535)

@@ -114,6 +114,12 @@ class JobsClient:
         response.raise_for_status()
         return dict(response.json())
 
+    def list_jobs(self) -> list[dict[str, Any]]:
+        """Every job the cluster knows, newest and oldest alike."""
+        response = self._request("GET", "/api/jobs/")
+        response.raise_for_status()
+        return list(response.json())
+
     def logs(self, submission_id: str) -> str:
         response = self._request("GET", f"/api/jobs/{submission_id}/logs")
         response.raise_for_status()

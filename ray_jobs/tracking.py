@@ -15,6 +15,14 @@ def use_tracking_server(settings: Settings) -> None:
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
+    check_reachable(settings)
+    import mlflow
+
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+
+
+def check_reachable(settings: Settings) -> None:
+    """ServiceUnavailable unless the tracking server answers its health check."""
     uri = settings.mlflow_tracking_uri
     try:
         response = httpx.get(f"{uri.rstrip('/')}/health", timeout=5.0)
@@ -26,6 +34,3 @@ def use_tracking_server(settings: Settings) -> None:
             f"MLflow tracking server at {uri} is unreachable: start the local stack with "
             "`make up` or set BURNOUT_MLFLOW_TRACKING_URI"
         )
-    import mlflow
-
-    mlflow.set_tracking_uri(uri)

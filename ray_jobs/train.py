@@ -25,7 +25,7 @@ from features.models import FAMILIES
 from features.schema import FEATURE_NAMES, TARGET
 from ray_jobs import cli, datasets, reports, s3, tracking
 from ray_jobs.cluster import connect
-from ray_jobs.errors import BurnoutError, ConfigError
+from ray_jobs.errors import BurnoutError, ConfigError, ServiceUnavailable
 from ray_jobs.registry import Promotion, promote_if_better
 from ray_jobs.settings import Settings, get_settings
 from ray_jobs.tuning import FamilyResult, tune_family
@@ -159,30 +159,38 @@ def _step4_track_and_register(
 ) -> dict[str, Any]:
     import mlflow
 
-    mlflow.set_experiment(EXPERIMENT)
     version = manifest["dataset_version"]
     client = mlflow.MlflowClient()
-    with mlflow.start_run(run_name=f"train-{version}") as parent:
-        mlflow.set_tags(
-            {
-                "dataset_version": version,
-                "mode": "sequential" if sequential else "parallel",
-                "config_sha": _config_sha(config),
-            }
-        )
-        mlflow.log_params({"seed": config["seed"], "metric": config["metric"]})
-        mlflow.log_dict(config, "train_config.yaml")
-        registered = [_log_family(settings, client, result, frames, version) for result in results]
-        best = min(registered, key=lambda r: r.result.test_metrics["rmse"])
-        decision = promote_if_better(
-            client,
-            settings.model_name,
-            settings.champion_alias,
-            best.version,
-            best.result.test_metrics["rmse"],
-            frames["test"],
-        )
-        _log_decision(decision, best)
+    registering = False
+    try:
+        mlflow.set_experiment(EXPERIMENT)
+        with mlflow.start_run(run_name=f"train-{version}") as parent:
+            mlflow.set_tags(
+                {
+                    "dataset_version": version,
+                    "mode": "sequential" if sequential else "parallel",
+                    "config_sha": _config_sha(config),
+                }
+            )
+            mlflow.log_params({"seed": config["seed"], "metric": config["metric"]})
+            mlflow.log_dict(config, "train_config.yaml")
+            logged = [_log_family(settings, result, frames, version) for result in results]
+            # Registry writes come last, in one short burst: an outage during the minutes of
+            # logging leaves every alias and version as it was.
+            registering = True
+            registered = [_register(settings, client, item, version) for item in logged]
+            best = min(registered, key=lambda r: r.result.test_metrics["rmse"])
+            decision = promote_if_better(
+                client,
+                settings.model_name,
+                settings.champion_alias,
+                best.version,
+                best.result.test_metrics["rmse"],
+                frames["test"],
+            )
+            _log_decision(decision, best)
+    except Exception as error:  # noqa: BLE001  (re-raised, explained)
+        raise _tracking_failure(settings, error, registering) from None
     summary = {
         "dataset_version": version,
         "parent_run_id": parent.info.run_id,
@@ -214,9 +222,19 @@ def _step4_track_and_register(
     return summary
 
 
+@dataclass(frozen=True)
+class Logged:
+    """A family's best model as logged to its run, not yet in the registry."""
+
+    family: str
+    run_id: str
+    model_uri: str
+    result: FamilyResult
+
+
 def _log_family(
-    settings: Settings, client: Any, result: FamilyResult, frames: dict[str, Any], version: str
-) -> Registered:
+    settings: Settings, result: FamilyResult, frames: dict[str, Any], version: str
+) -> Logged:
     import mlflow
 
     with mlflow.start_run(run_name=result.family, nested=True) as child:
@@ -243,20 +261,43 @@ def _log_family(
             pip_requirements=[f"{p}=={installed_version(p)}" for p in MODEL_REQUIREMENTS],
             serialization_format="cloudpickle",
         )
+    return Logged(result.family, child.info.run_id, info.model_uri, result)
+
+
+def _register(settings: Settings, client: Any, logged: Logged, version: str) -> Registered:
+    import mlflow
+
+    result = logged.result
     tags = {
         "family": result.family,
         "dataset_version": version,
-        "run_id": child.info.run_id,
+        "run_id": logged.run_id,
         **{
             f"test_{k}": f"{float(v):.6f}"
             for k, v in result.test_metrics.items()
             if k in TEST_METRICS
         },
     }
-    model_version = mlflow.register_model(info.model_uri, settings.model_name, tags=tags)
+    model_version = mlflow.register_model(logged.model_uri, settings.model_name, tags=tags)
     client.set_registered_model_alias(settings.model_name, result.family, model_version.version)
     log.info("registered %s as %s v%s", result.family, settings.model_name, model_version.version)
-    return Registered(result.family, str(model_version.version), child.info.run_id, result)
+    return Registered(result.family, str(model_version.version), logged.run_id, result)
+
+
+def _tracking_failure(settings: Settings, error: Exception, registering: bool) -> Exception:
+    """Expected failures keep their message; an MLflow outage says what it left behind."""
+    if isinstance(error, BurnoutError):
+        return error
+    try:
+        tracking.check_reachable(settings)
+    except ServiceUnavailable as down:
+        state = (
+            "while registering: check the family aliases (the champion moves last)"
+            if registering
+            else "before any registry change: the model registry is as it was"
+        )
+        return ServiceUnavailable(f"training failed {state}; {down}")
+    return error
 
 
 def _log_artifacts(result: FamilyResult, y_test: Any) -> None:

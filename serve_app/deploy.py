@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from typing import Any
 
 import httpx
 import typer
@@ -95,14 +96,35 @@ def down() -> None:
     undeploy(get_settings())
 
 
-def app_status(settings: Settings) -> dict[str, object]:
-    """Serve's view of the application from the dashboard API: status, replicas, autoscaling."""
+def _application(settings: Settings) -> dict[str, Any]:
+    """The application's details as the dashboard's Serve API reports them."""
     url = f"{settings.ray_address.rstrip('/')}/api/serve/applications/"
     response = httpx.get(url, headers=settings.ray_auth_headers(), timeout=10)
     response.raise_for_status()
     application = response.json().get("applications", {}).get(settings.serve_app_name)
     if application is None:
         raise ServiceUnavailable(f"no Serve application '{settings.serve_app_name}': `make serve`")
+    return dict(application)
+
+
+def replicas(settings: Settings) -> list[dict[str, Any]]:
+    """Every replica of every deployment of the application: id, state, pid, node."""
+    return [
+        {
+            "deployment": name,
+            "replica_id": r["replica_id"],
+            "state": r["state"],
+            "pid": r.get("pid"),
+            "node_ip": r.get("node_ip"),
+        }
+        for name, d in _application(settings)["deployments"].items()
+        for r in d.get("replicas", [])
+    ]
+
+
+def app_status(settings: Settings) -> dict[str, object]:
+    """Serve's view of the application from the dashboard API: status, replicas, autoscaling."""
+    application = _application(settings)
     return {
         "name": application["name"],
         "status": application["status"],

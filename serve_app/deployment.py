@@ -300,8 +300,15 @@ def build(settings: Any, loader: Loader | None = None) -> Any:
             "min_replicas": settings.serve_min_replicas,
             "max_replicas": settings.serve_max_replicas,
             "target_ongoing_requests": settings.serve_target_ongoing_requests,
+            "upscale_delay_s": settings.serve_upscale_delay_s,
+            "downscale_delay_s": settings.serve_downscale_delay_s,
+            "look_back_period_s": settings.serve_look_back_period_s,
+            # Replicas report their load this often (default 10 s, as long as the look-back):
+            # five reports per window let a short upscale delay see a real average.
+            "metrics_interval_s": settings.serve_look_back_period_s / 5,
         },
         max_ongoing_requests=settings.serve_max_ongoing_requests,
+        health_check_period_s=settings.serve_health_check_period_s,
         ray_actor_options={"num_cpus": 0.5},
         logging_config={"enable_access_log": False, "log_level": "WARNING"},
     )

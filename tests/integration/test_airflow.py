@@ -6,6 +6,7 @@ import json
 import re
 import secrets
 import subprocess
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -165,27 +166,67 @@ def test_batch_scoring_dag_scores_each_new_file_once(
     assert (third["files"], third["rows"], third["output"]) == (0, 0, None)
 
 
-def test_standalone_airflow_runs_a_dag_triggered_over_its_rest_api(
-    settings: Settings, served: dict[str, Any], stack: Stack
-) -> None:
-    """What `make demo` does: Airflow as a stack service; a run triggered and read over REST."""
-    from features.synthetic import generate
-
-    incoming = s3.S3Uri(settings.bucket_data, "score-rest/incoming/")
-    body = generate(100, 9).to_csv(index=False).encode()
-    s3.client(settings).put_object(
-        Bucket=incoming.bucket, Key=incoming.child("batch.csv").key, Body=body
-    )
+@pytest.fixture(scope="module")
+def standalone(settings: Settings, stack: Stack) -> Iterator[AirflowClient]:
+    """What `make demo` does: Airflow as a stack service, driven over its REST API."""
     stack.up(("airflow",))
     try:
         client = AirflowClient(settings)
         client.wait_for_dag("burnout_batch_scoring")
-        conf = {"input": str(incoming), "output_root": f"s3://{settings.bucket_processed}/rest/"}
-        run_id = client.trigger("burnout_batch_scoring", conf)
-        finished = client.wait("burnout_batch_scoring", run_id, timeout_s=600)
-        assert finished["run"]["state"] == "success", finished
-        summary = client.xcom("burnout_batch_scoring", run_id, "score_new_files")
-        assert (summary["files"], summary["rows"]) == (1, 100)
-        assert summary["model"]["version"] == served["champion"]["version"]
+        yield client
     finally:
         stack.down(("airflow",))
+
+
+def _incoming(settings: Settings, name: str, rows: int) -> s3.S3Uri:
+    from features.synthetic import generate
+
+    incoming = s3.S3Uri(settings.bucket_data, f"{name}/incoming/")
+    body = generate(rows, 9).to_csv(index=False).encode()
+    s3.client(settings).put_object(
+        Bucket=incoming.bucket, Key=incoming.child("batch.csv").key, Body=body
+    )
+    return incoming
+
+
+def test_standalone_airflow_runs_a_dag_triggered_over_its_rest_api(
+    settings: Settings, served: dict[str, Any], standalone: AirflowClient
+) -> None:
+    incoming = _incoming(settings, "score-rest", 100)
+    conf = {"input": str(incoming), "output_root": f"s3://{settings.bucket_processed}/rest/"}
+    run_id = standalone.trigger("burnout_batch_scoring", conf)
+    finished = standalone.wait("burnout_batch_scoring", run_id, timeout_s=600)
+    assert finished["run"]["state"] == "success", finished
+    summary = standalone.xcom("burnout_batch_scoring", run_id, "score_new_files")
+    assert (summary["files"], summary["rows"]) == (1, 100)
+    assert summary["model"]["version"] == served["champion"]["version"]
+
+
+def test_a_transient_ray_job_failure_is_retried_and_the_run_succeeds(
+    settings: Settings, served: dict[str, Any], standalone: AirflowClient
+) -> None:
+    """The task's Ray job is stopped mid-run (a lost node, say): Airflow retries, run succeeds."""
+    incoming = _incoming(settings, "score-retry", 50)
+    conf = {"input": str(incoming), "output_root": f"s3://{settings.bucket_processed}/retry/"}
+    run_id = standalone.trigger("burnout_batch_scoring", conf)
+    jobs = JobsClient.from_settings(settings)
+    deadline = time.monotonic() + 300
+    while not (mine := _jobs_of_run(jobs, run_id)):
+        assert time.monotonic() < deadline, "the task never submitted its Ray job"
+        time.sleep(0.3)
+    (first,) = mine
+    jobs.stop(first["submission_id"])
+    finished = standalone.wait("burnout_batch_scoring", run_id, timeout_s=600)
+    assert finished["run"]["state"] == "success", finished
+    states = {j["submission_id"]: j["status"] for j in _jobs_of_run(jobs, run_id)}
+    assert states == {first["submission_id"]: "STOPPED", f"{first['submission_id']}.2": "SUCCEEDED"}
+    task = standalone.request(
+        "GET", f"/dags/burnout_batch_scoring/dagRuns/{run_id}/taskInstances/score_new_files"
+    )
+    assert task["try_number"] == 2
+    summary = standalone.xcom("burnout_batch_scoring", run_id, "score_new_files")
+    assert (summary["files"], summary["rows"]) == (1, 50)
+
+
+def _jobs_of_run(jobs: JobsClient, run_id: str) -> list[dict[str, Any]]:
+    return [j for j in jobs.list_jobs() if (j.get("metadata") or {}).get("airflow_run") == run_id]

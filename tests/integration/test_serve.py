@@ -320,6 +320,12 @@ def test_autoscaling_config_is_visible_in_serve_status(
     assert deployment["status"] == "HEALTHY"
     text = json.dumps(status)
     assert '"min_replicas": 1' in text and f'"max_replicas": {settings.serve_max_replicas}' in text
+    # The reaction times tuned in docs/reliability.md, not Ray's 30 s / 600 s defaults.
+    config = deployment["autoscaling_config"]
+    assert config["upscale_delay_s"] == settings.serve_upscale_delay_s
+    assert config["downscale_delay_s"] == settings.serve_downscale_delay_s
+    assert config["look_back_period_s"] == settings.serve_look_back_period_s
+    assert config["metrics_interval_s"] < config["look_back_period_s"]
 
 
 def test_hot_swap_under_load_has_no_failures(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import threading
 from typing import Any
 
 import mlflow
@@ -16,10 +19,11 @@ from features.schema import FEATURE_NAMES
 from ray_jobs import datasets, s3
 from ray_jobs.ingest import raw_prefix, upload_file
 from ray_jobs.registry import promote_if_better
-from ray_jobs.settings import Settings
+from ray_jobs.settings import Settings, child_env
+from ray_jobs.stack import Stack
 from ray_jobs.submit import summary_line
 from ray_jobs.train import DEFAULT_CONFIG, load_config
-from tests.conftest import REAL_TRAIN_CSV, run_module
+from tests.conftest import REAL_TRAIN_CSV, REPO, run_module
 from tests.integration.conftest import read_parquet
 
 pytestmark = pytest.mark.integration
@@ -179,6 +183,52 @@ def test_mlflow_down_fails_before_compute(settings: Settings) -> None:
     assert result.returncode == 3
     assert "MLflow tracking server at http://127.0.0.1:9 is unreachable" in result.stderr
     assert "connected to Ray" not in result.stderr
+
+
+def registry_state(client: mlflow.MlflowClient, name: str) -> dict[str, list[str]]:
+    """Every version of the model with its aliases."""
+    versions = client.search_model_versions(f"name='{name}'")
+    return {str(v.version): sorted(v.aliases) for v in versions}
+
+
+def test_mlflow_outage_mid_training_leaves_the_registry_unchanged(
+    stack: Stack, trained: dict[str, Any], small_version: str, client: mlflow.MlflowClient
+) -> None:
+    """Stop MLflow while Tune runs: a clear failure and not one version or alias changed."""
+    settings = stack.settings
+    before = registry_state(client, settings.model_name)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ray_jobs.train", "--dataset-version", small_version,
+         "--trials", "2"],
+        env=child_env(settings), cwd=REPO, stderr=subprocess.PIPE, stdout=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    lines: list[str] = []
+    tuning = threading.Event()
+
+    def read() -> None:
+        assert process.stderr is not None
+        for line in process.stderr:
+            lines.append(line)
+            if "tuning lightgbm" in line:
+                tuning.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        assert tuning.wait(180), "".join(lines)[-3000:]
+        stack.down(("mlflow",))
+        process.wait(timeout=600)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        stack.up(("mlflow",))
+    reader.join(timeout=30)
+    stderr = "".join(lines)
+    assert process.returncode == 3, stderr[-3000:]
+    assert "training failed before any registry change" in stderr, stderr[-3000:]
+    assert "Traceback" not in stderr
+    assert registry_state(client, settings.model_name) == before
 
 
 @pytest.mark.slow
