@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from benchmarks.reliability import ReplicaWatch, Window, per_second, window_stats
-from ray_jobs.settings import load_settings
+from ray_jobs.settings import Settings
 
 # [start offset s, latency ms, ok, model version, failure kind]
 SAMPLES = [
@@ -34,9 +34,8 @@ def test_per_second_bins_split_ok_and_failed() -> None:
 
 
 def test_lifetimes_record_when_each_replica_ran_and_left() -> None:
-    watch = ReplicaWatch(
-        load_settings(_env_file=None, s3_access_key="unit", s3_secret_key="unit-key")
-    )
+    # A watch that never polls: only its history is read (no services, no settings needed).
+    watch = ReplicaWatch(Settings.model_construct())
     watch.history = [
         (100.0, {"a": "RUNNING"}),
         (101.0, {"a": "RUNNING", "b": "STARTING"}),
