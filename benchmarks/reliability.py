@@ -102,7 +102,7 @@ class Window:
 def window_stats(samples: list[list[Any]], window: Window) -> dict[str, Any]:
     """Requests that started inside the window: count, failures, p50/p99, throughput."""
     inside = [s for s in samples if window.start <= s[0] < window.end]
-    latencies = np.array([s[1] for s in inside]) if inside else np.array([np.nan])
+    latencies = np.array([s[1] for s in inside])
     span = max(window.end - window.start, 1e-9)
     return {
         "window": window.name,
@@ -111,8 +111,8 @@ def window_stats(samples: list[list[Any]], window: Window) -> dict[str, Any]:
         "requests": len(inside),
         "failed": sum(not s[2] for s in inside),
         "rps": round(len(inside) / span, 1),
-        "p50_ms": round(float(np.nanpercentile(latencies, 50)), 1),
-        "p99_ms": round(float(np.nanpercentile(latencies, 99)), 1),
+        "p50_ms": round(float(np.percentile(latencies, 50)), 1) if inside else None,
+        "p99_ms": round(float(np.percentile(latencies, 99)), 1) if inside else None,
     }
 
 
