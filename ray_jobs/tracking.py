@@ -12,13 +12,18 @@ from ray_jobs.settings import Settings
 
 def use_tracking_server(settings: Settings) -> None:
     """Point MLflow at the tracking server, failing fast (before any compute) if it is down."""
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
+    client_defaults()
     check_reachable(settings)
     import mlflow
 
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+
+
+def client_defaults() -> None:
+    """No telemetry; an outage fails a call in seconds instead of minutes of retries."""
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
 
 
 def check_reachable(settings: Settings) -> None:

@@ -8,13 +8,12 @@ moves only when the overall best beats the current champion on the same test spl
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
-import tempfile
 import time
 from dataclasses import dataclass
-from importlib.metadata import version as installed_version
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -22,23 +21,18 @@ import typer
 import yaml
 
 from features.models import FAMILIES
-from features.schema import FEATURE_NAMES, TARGET
-from ray_jobs import cli, datasets, reports, s3, tracking
+from ray_jobs import cli, datasets, s3, tracking
 from ray_jobs.cluster import connect
 from ray_jobs.errors import BurnoutError, ConfigError, ServiceUnavailable
+from ray_jobs.family_runs import TEST_METRICS, Logged, Tracking, tune_and_log
 from ray_jobs.registry import Promotion, promote_if_better
 from ray_jobs.settings import Settings, get_settings
-from ray_jobs.tuning import FamilyResult, tune_family
+from ray_jobs.tuning import FamilyResult
 
 log = logging.getLogger(__name__)
 
 EXPERIMENT = "training"
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "train.yaml"
-MODEL_REQUIREMENTS = ("scikit-learn", "lightgbm", "pandas", "numpy", "scipy", "cloudpickle")
-TEST_METRICS = (
-    "rmse", "mae", "r2", "rmse_complete", "mae_complete", "r2_complete", "risk_macro_f1",
-    "risk_macro_precision", "risk_macro_recall", "risk_accuracy",
-)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -74,15 +68,39 @@ def run_training(
     dataset_version: str | None = None,
     sequential: bool = False,
 ) -> dict[str, Any]:
-    """Tune every family, log everything, register, maybe promote; return a summary."""
+    """Tune and log every family, then register and maybe promote; return a summary."""
+    import mlflow
+
     started = time.monotonic()
     client = _step1_check_services(settings)
     manifest = datasets.resolve(settings, client, dataset_version)
     version = manifest["dataset_version"]
     log.info("training on dataset version %s (%s)", version, manifest["rows"])
     frames = _step2_read_splits(settings, manifest)
-    results = _step3_tune(settings, config, frames, version, sequential)
-    summary = _step4_track_and_register(settings, config, manifest, frames, results, sequential)
+    registering = False
+    try:
+        mlflow.set_experiment(EXPERIMENT)
+        with mlflow.start_run(run_name=f"train-{version}") as parent:
+            mlflow.set_tags(
+                {
+                    "dataset_version": version,
+                    "mode": "sequential" if sequential else "parallel",
+                    "config_sha": _config_sha(config),
+                }
+            )
+            mlflow.log_params({"seed": config["seed"], "metric": config["metric"]})
+            mlflow.log_dict(config, "train_config.yaml")
+            where = Tracking(
+                settings.mlflow_tracking_uri, parent.info.experiment_id, parent.info.run_id, version
+            )
+            logged = _step3_tune_and_log(settings, config, frames, where, sequential)
+            # Registry writes come last, in one short burst: an outage during the minutes of
+            # tuning and logging leaves every alias and version as it was.
+            registering = True
+            registered, decision = _step4_register(settings, logged, frames["test"], version)
+    except Exception as error:  # noqa: BLE001  (re-raised, explained)
+        raise _tracking_failure(settings, error, registering) from None
+    summary = _summary(settings, parent.info, registered, decision, version)
     summary["seconds"] = round(time.monotonic() - started, 1)
     return summary
 
@@ -104,98 +122,100 @@ def _step2_read_splits(settings: Settings, manifest: dict[str, Any]) -> dict[str
     return frames
 
 
-def _step3_tune(
+def _step3_tune_and_log(
     settings: Settings,
     config: dict[str, Any],
     frames: dict[str, Any],
-    version: str,
+    where: Tracking,
     sequential: bool,
-) -> list[FamilyResult]:
+) -> list[Logged]:
     import ray
 
-    run_name = f"{version}-{int(time.time())}"
     tune_settings = {
         "seed": config["seed"],
         "metric": config["metric"],
         "cpus_per_trial": config["cpus_per_trial"],
         "storage_path": str(settings.run_dir / "tune"),
-        "run_name": run_name,
+        "run_name": f"{where.dataset_version}-{int(time.time())}",
     }
-    remote = ray.remote(num_cpus=0)(tune_family)
+    remote = ray.remote(num_cpus=0)(tune_and_log)
     refs = {name: ray.put(frames[name]) for name in ("train", "validation", "test")}
-    results: list[FamilyResult] = []
-    pending = []
-    for family, family_config in config["families"].items():
-        log.info("tuning %s: %d trials", family, family_config["num_samples"])
-        ref = remote.remote(
-            family, family_config, tune_settings, refs["train"], refs["validation"], refs["test"]
-        )
-        if sequential:
-            results.append(ray.get(ref))
-        else:
-            pending.append(ref)
-    while pending:
-        done, pending = ray.wait(pending, num_returns=1)
-        result = ray.get(done[0])
-        log.info(
-            "%s done in %.0f s: val RMSE %.4f, test RMSE %.4f, R2 %.4f",
-            result.family,
-            result.seconds,
-            result.best_validation.get("val_rmse", float("nan")),
-            result.test_metrics["rmse"],
-            result.test_metrics["r2"],
-        )
-        results.append(result)
-    return sorted(results, key=lambda r: list(config["families"]).index(r.family))
+    pending: list[Any] = []
+    logged: list[Logged] = []
+    try:
+        for family, family_config in config["families"].items():
+            log.info("tuning %s: %d trials", family, family_config["num_samples"])
+            pending.append(
+                remote.remote(
+                    family,
+                    family_config,
+                    tune_settings,
+                    refs["train"],
+                    refs["validation"],
+                    refs["test"],
+                    where,
+                )
+            )
+            if sequential:
+                logged.append(_finished(ray.get(pending.pop())))
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            logged.append(_finished(ray.get(done[0])))
+    except BaseException:
+        for ref in pending:  # one family failed: the others' compute would be wasted
+            ray.cancel(ref, force=True)
+        for ref in pending:  # collected, so Ray does not report them as unhandled errors
+            with contextlib.suppress(Exception):
+                ray.get(ref, timeout=30)
+        raise
+    return sorted(logged, key=lambda item: list(config["families"]).index(item.family))
 
 
-def _step4_track_and_register(
+def _finished(item: Logged) -> Logged:
+    result = item.result
+    log.info(
+        "%s done in %.0f s: val RMSE %.4f, test RMSE %.4f, R2 %.4f (run %s)",
+        result.family, result.seconds, result.best_validation.get("val_rmse", float("nan")),
+        result.test_metrics["rmse"], result.test_metrics["r2"], item.run_id,
+    )  # fmt: skip
+    return item
+
+
+def _step4_register(
+    settings: Settings, logged: list[Logged], test: Any, version: str
+) -> tuple[list[Registered], Promotion]:
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    registered = [_register(settings, client, item, version) for item in logged]
+    best = min(registered, key=lambda r: r.result.test_metrics["rmse"])
+    decision = promote_if_better(
+        client,
+        settings.model_name,
+        settings.champion_alias,
+        best.version,
+        best.result.test_metrics["rmse"],
+        test,
+    )
+    _log_decision(decision, best)
+    return registered, decision
+
+
+def _summary(
     settings: Settings,
-    config: dict[str, Any],
-    manifest: dict[str, Any],
-    frames: dict[str, Any],
-    results: list[FamilyResult],
-    sequential: bool,
+    parent: Any,
+    registered: list[Registered],
+    decision: Promotion,
+    version: str,
 ) -> dict[str, Any]:
     import mlflow
 
-    version = manifest["dataset_version"]
-    client = mlflow.MlflowClient()
-    registering = False
-    try:
-        mlflow.set_experiment(EXPERIMENT)
-        with mlflow.start_run(run_name=f"train-{version}") as parent:
-            mlflow.set_tags(
-                {
-                    "dataset_version": version,
-                    "mode": "sequential" if sequential else "parallel",
-                    "config_sha": _config_sha(config),
-                }
-            )
-            mlflow.log_params({"seed": config["seed"], "metric": config["metric"]})
-            mlflow.log_dict(config, "train_config.yaml")
-            logged = [_log_family(settings, result, frames, version) for result in results]
-            # Registry writes come last, in one short burst: an outage during the minutes of
-            # logging leaves every alias and version as it was.
-            registering = True
-            registered = [_register(settings, client, item, version) for item in logged]
-            best = min(registered, key=lambda r: r.result.test_metrics["rmse"])
-            decision = promote_if_better(
-                client,
-                settings.model_name,
-                settings.champion_alias,
-                best.version,
-                best.result.test_metrics["rmse"],
-                frames["test"],
-            )
-            _log_decision(decision, best)
-    except Exception as error:  # noqa: BLE001  (re-raised, explained)
-        raise _tracking_failure(settings, error, registering) from None
+    best = min(registered, key=lambda r: r.result.test_metrics["rmse"])
     summary = {
         "dataset_version": version,
-        "parent_run_id": parent.info.run_id,
+        "parent_run_id": parent.run_id,
         "experiment": EXPERIMENT,
-        "experiment_id": parent.info.experiment_id,
+        "experiment_id": parent.experiment_id,
         "families": {
             r.family: {
                 "version": r.version,
@@ -212,7 +232,9 @@ def _step4_track_and_register(
         "promoted": decision.promoted,
         "promotion_reason": decision.reason,
     }
-    champion = client.get_model_version_by_alias(settings.model_name, settings.champion_alias)
+    champion = mlflow.MlflowClient().get_model_version_by_alias(
+        settings.model_name, settings.champion_alias
+    )
     summary["champion"] = {
         "version": str(champion.version),
         "family": champion.tags.get("family"),
@@ -220,48 +242,6 @@ def _step4_track_and_register(
         "test_r2": float(champion.tags.get("test_r2", "nan")),
     }
     return summary
-
-
-@dataclass(frozen=True)
-class Logged:
-    """A family's best model as logged to its run, not yet in the registry."""
-
-    family: str
-    run_id: str
-    model_uri: str
-    result: FamilyResult
-
-
-def _log_family(
-    settings: Settings, result: FamilyResult, frames: dict[str, Any], version: str
-) -> Logged:
-    import mlflow
-
-    with mlflow.start_run(run_name=result.family, nested=True) as child:
-        mlflow.set_tags({"family": result.family, "dataset_version": version})
-        mlflow.log_params(
-            {**result.best_params, "family": result.family, "train_rows": result.train_rows}
-        )
-        metrics = {**result.best_validation, "seconds": result.seconds}
-        metrics.update(
-            {f"test_{k}": float(v) for k, v in result.test_metrics.items() if k in TEST_METRICS}
-        )
-        mlflow.log_metrics(metrics)
-        for index, trial in enumerate(result.trials):
-            with mlflow.start_run(run_name=f"{result.family}-trial-{index:03d}", nested=True):
-                mlflow.set_tags({"family": result.family, "dataset_version": version})
-                mlflow.log_params(trial["params"])
-                mlflow.log_metrics(trial["metrics"])
-        _log_artifacts(result, frames["test"][TARGET].to_numpy())
-        info = mlflow.sklearn.log_model(
-            sk_model=result.model,
-            name="model",
-            signature=_signature(),
-            input_example=_input_example(frames["validation"]),
-            pip_requirements=[f"{p}=={installed_version(p)}" for p in MODEL_REQUIREMENTS],
-            serialization_format="cloudpickle",
-        )
-    return Logged(result.family, child.info.run_id, info.model_uri, result)
 
 
 def _register(settings: Settings, client: Any, logged: Logged, version: str) -> Registered:
@@ -300,30 +280,6 @@ def _tracking_failure(settings: Settings, error: Exception, registering: bool) -
     return error
 
 
-def _log_artifacts(result: FamilyResult, y_test: Any) -> None:
-    import mlflow
-
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        title = f"{result.family} (test)"
-        reports.confusion_matrix_png(
-            result.test_metrics["confusion_matrix"], title, folder / "confusion_matrix.png"
-        )
-        reports.prediction_png(y_test, result.test_predictions, title, folder / "predictions.png")
-        reports.importance_png(
-            result.importance, f"{result.family}: permutation importance", folder / "importance.png"
-        )
-        (folder / "importance.json").write_text(
-            json.dumps(
-                {"permutation": result.importance, "native_gain": result.native_importance},
-                indent=2,
-            )
-        )
-        (folder / "trials.json").write_text(json.dumps(result.trials, indent=2))
-        (folder / "test_metrics.json").write_text(json.dumps(result.test_metrics, indent=2))
-        mlflow.log_artifacts(str(folder))
-
-
 def _log_decision(decision: Promotion, best: Registered) -> None:
     import mlflow
 
@@ -340,26 +296,6 @@ def _log_decision(decision: Promotion, best: Registered) -> None:
     if decision.previous_rmse is not None:
         metrics["previous_champion_test_rmse"] = decision.previous_rmse
     mlflow.log_metrics(metrics)
-
-
-def _signature() -> Any:
-    from mlflow.models import ModelSignature
-    from mlflow.types import ColSpec, Schema
-
-    from features.schema import FEATURE_COLUMNS
-
-    inputs = Schema(
-        [
-            ColSpec("double" if c.kind == "number" else "string", c.name, required=c.required)
-            for c in FEATURE_COLUMNS
-        ]
-    )
-    return ModelSignature(inputs=inputs, outputs=Schema([ColSpec("double")]))
-
-
-def _input_example(frame: Any) -> Any:
-    example = frame[list(FEATURE_NAMES)].head(3).copy()
-    return example.astype(object).where(example.notna(), None)
 
 
 def _config_sha(config: dict[str, Any]) -> str:

@@ -1,0 +1,143 @@
+"""A family's tuning and its MLflow child run, in one Ray task.
+
+Logging right after a family's tuning lets its runs, plots and model upload overlap with the
+other families' trials; only the registry writes wait for all of them (ray_jobs.train).
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass
+from importlib.metadata import version as installed_version
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from features.schema import FEATURE_NAMES, TARGET
+from ray_jobs import reports
+from ray_jobs.tuning import FamilyResult, tune_family
+
+MODEL_REQUIREMENTS = ("scikit-learn", "lightgbm", "pandas", "numpy", "scipy", "cloudpickle")
+TEST_METRICS = (
+    "rmse", "mae", "r2", "rmse_complete", "mae_complete", "r2_complete", "risk_macro_f1",
+    "risk_macro_precision", "risk_macro_recall", "risk_accuracy",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Tracking:
+    """Where a family task logs: the tracking server and the parent run of the training job."""
+
+    uri: str
+    experiment_id: str
+    parent_run_id: str
+    dataset_version: str
+
+
+@dataclass(frozen=True)
+class Logged:
+    """A family's best model as logged to its run, not yet in the registry."""
+
+    family: str
+    run_id: str
+    model_uri: str
+    result: FamilyResult
+
+
+def tune_and_log(
+    family: str,
+    family_config: dict[str, Any],
+    tune_settings: dict[str, Any],
+    train: pd.DataFrame,
+    validation: pd.DataFrame,
+    test: pd.DataFrame,
+    tracking: Tracking,
+) -> Logged:
+    """The Ray task of one family: tune, refit, evaluate, then log its child run."""
+    result = tune_family(family, family_config, tune_settings, train, validation, test)
+    return log_family(result, validation, test, tracking)
+
+
+def log_family(
+    result: FamilyResult, validation: pd.DataFrame, test: pd.DataFrame, tracking: Tracking
+) -> Logged:
+    import mlflow
+
+    from ray_jobs.tracking import client_defaults
+
+    client_defaults()
+    mlflow.set_tracking_uri(tracking.uri)
+    # Nested runs go to the active experiment, not their parent's: set it for the trial runs.
+    mlflow.set_experiment(experiment_id=tracking.experiment_id)
+    tags = {"family": result.family, "dataset_version": tracking.dataset_version}
+    with mlflow.start_run(run_name=result.family, parent_run_id=tracking.parent_run_id) as child:
+        mlflow.set_tags(tags)
+        mlflow.log_params(
+            {**result.best_params, "family": result.family, "train_rows": result.train_rows}
+        )
+        metrics = {**result.best_validation, "seconds": result.seconds}
+        metrics.update(
+            {f"test_{k}": float(v) for k, v in result.test_metrics.items() if k in TEST_METRICS}
+        )
+        mlflow.log_metrics(metrics)
+        for index, trial in enumerate(result.trials):
+            with mlflow.start_run(run_name=f"{result.family}-trial-{index:03d}", nested=True):
+                mlflow.set_tags(tags)
+                mlflow.log_params(trial["params"])
+                mlflow.log_metrics(trial["metrics"])
+        _log_artifacts(result, test[TARGET].to_numpy())
+        info = mlflow.sklearn.log_model(
+            sk_model=result.model,
+            name="model",
+            signature=_signature(),
+            input_example=_input_example(validation),
+            pip_requirements=[f"{p}=={installed_version(p)}" for p in MODEL_REQUIREMENTS],
+            serialization_format="cloudpickle",
+        )
+    return Logged(result.family, child.info.run_id, info.model_uri, result)
+
+
+def _log_artifacts(result: FamilyResult, y_test: Any) -> None:
+    import mlflow
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        title = f"{result.family} (test)"
+        reports.confusion_matrix_png(
+            result.test_metrics["confusion_matrix"], title, folder / "confusion_matrix.png"
+        )
+        reports.prediction_png(y_test, result.test_predictions, title, folder / "predictions.png")
+        reports.importance_png(
+            result.importance, f"{result.family}: permutation importance", folder / "importance.png"
+        )
+        (folder / "importance.json").write_text(
+            json.dumps(
+                {"permutation": result.importance, "native_gain": result.native_importance},
+                indent=2,
+            )
+        )
+        (folder / "trials.json").write_text(json.dumps(result.trials, indent=2))
+        (folder / "test_metrics.json").write_text(json.dumps(result.test_metrics, indent=2))
+        mlflow.log_artifacts(str(folder))
+
+
+def _signature() -> Any:
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+
+    from features.schema import FEATURE_COLUMNS
+
+    inputs = Schema(
+        [
+            ColSpec("double" if c.kind == "number" else "string", c.name, required=c.required)
+            for c in FEATURE_COLUMNS
+        ]
+    )
+    return ModelSignature(inputs=inputs, outputs=Schema([ColSpec("double")]))
+
+
+def _input_example(frame: Any) -> Any:
+    example = frame[list(FEATURE_NAMES)].head(3).copy()
+    return example.astype(object).where(example.notna(), None)
