@@ -14,31 +14,43 @@ import psutil
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 
 
-def _tree_rss(roots: list[int]) -> int:
-    total = 0
-    seen: set[int] = set()
+def _tree(roots: list[int]) -> list[psutil.Process]:
+    found: dict[int, psutil.Process] = {}
     for pid in roots:
         with contextlib.suppress(psutil.Error):
             process = psutil.Process(pid)
             for p in [process, *process.children(recursive=True)]:
-                if p.pid not in seen:
-                    seen.add(p.pid)
-                    with contextlib.suppress(psutil.Error):
-                        total += p.memory_info().rss
+                found.setdefault(p.pid, p)
+    return list(found.values())
+
+
+def _tree_rss(roots: list[int]) -> int:
+    total = 0
+    for p in _tree(roots):
+        with contextlib.suppress(psutil.Error):
+            total += p.memory_info().rss
     return total
 
 
 @dataclass
-class MemorySampler:
-    """Samples the summed RSS of process trees every `interval` seconds, in a thread."""
+class TreeSampler:
+    """Samples process trees every `interval` seconds in a thread: summed RSS and CPU seconds.
+
+    CPU is the user + system time each process used while sampled (its last reading minus its
+    first, or all of it for a process born during the run), so short-lived workers count too,
+    up to one interval of their life.
+    """
 
     roots: list[int]
     interval: float = 0.2
     samples: list[int] = field(default_factory=list)
+    _first: dict[int, float] = field(default_factory=dict)
+    _last: dict[int, float] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
-    def __enter__(self) -> MemorySampler:
+    def __enter__(self) -> TreeSampler:
+        self._sample(first=True)
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
         return self
@@ -50,12 +62,28 @@ class MemorySampler:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.samples.append(_tree_rss(self.roots))
+            self._sample(first=False)
             time.sleep(self.interval)
+
+    def _sample(self, first: bool) -> None:
+        rss = 0
+        for p in _tree(self.roots):
+            with contextlib.suppress(psutil.Error):
+                times = p.cpu_times()
+                used = times.user + times.system
+                if first:
+                    self._first[p.pid] = used
+                self._last[p.pid] = used
+                rss += p.memory_info().rss
+        self.samples.append(rss)
 
     @property
     def peak(self) -> int:
         return max(self.samples, default=0)
+
+    @property
+    def cpu_seconds(self) -> float:
+        return sum(used - self._first.get(pid, 0.0) for pid, used in self._last.items())
 
 
 def baseline_rss(roots: list[int]) -> int:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import typer
 
-from benchmarks.common import MemorySampler, baseline_rss, machine, write_section
+from benchmarks.common import TreeSampler, baseline_rss, machine, write_section
 from ray_jobs import cli
 from ray_jobs.ingest import raw_prefix, upload_file, upload_synthetic
 from ray_jobs.processes import Owned
@@ -42,7 +42,7 @@ def _measure(input_uri: str, ray_pid: int) -> dict[str, float]:
         stderr=subprocess.PIPE,
         text=True,
     )
-    with MemorySampler([ray_pid, process.pid]) as sampler:
+    with TreeSampler([ray_pid, process.pid]) as sampler:
         stdout, stderr = process.communicate()
     seconds = time.monotonic() - started
     if process.returncode != 0:

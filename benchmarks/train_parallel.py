@@ -9,34 +9,51 @@ register under a separate model name, so the project's champion is untouched.
 from __future__ import annotations
 
 import logging
+import os
+import statistics
 import subprocess
 import sys
 import time
 
 import typer
 
-from benchmarks.common import machine, write_section
+from benchmarks.common import TreeSampler, machine, write_section
 from ray_jobs import cli
 from ray_jobs.settings import child_env, get_settings
+from ray_jobs.stack import Stack
 from ray_jobs.submit import summary_line
 
 log = logging.getLogger(__name__)
 BENCH_MODEL = "burnout-rate-benchmark"
 
 
-def _train(args: list[str]) -> tuple[float, dict[str, object]]:
+def _ray_pid() -> int:
+    pid = Stack(get_settings()).owned("ray").pid()
+    if pid is None:
+        raise SystemExit("start the local stack first: make up")
+    return pid
+
+
+def _train(args: list[str]) -> tuple[float, float, dict[str, object]]:
+    """Wall seconds, CPU seconds (Ray's processes + the driver) and the job's summary."""
     started = time.monotonic()
-    result = subprocess.run(
+    process = subprocess.Popen(
         [sys.executable, "-m", "ray_jobs.train", *args],
         env=child_env(get_settings(), {"BURNOUT_MODEL_NAME": BENCH_MODEL}),
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        check=False,
     )
+    with TreeSampler([_ray_pid(), process.pid]) as sampler:
+        stdout, stderr = process.communicate()
     seconds = time.monotonic() - started
-    if result.returncode != 0:
-        raise RuntimeError(result.stderr[-3000:])
-    return seconds, summary_line(result.stdout)
+    if process.returncode != 0:
+        raise RuntimeError(stderr[-3000:])
+    return seconds, sampler.cpu_seconds, summary_line(stdout)
+
+
+def _runs(values: list[float]) -> str:
+    return ", ".join(f"{v:.1f}" for v in values)
 
 
 app = typer.Typer(add_completion=False)
@@ -46,29 +63,51 @@ app = typer.Typer(add_completion=False)
 def main(
     trials: int = typer.Option(0, min=0, help="trials per family (0: the config's budgets)"),
     dataset_version: str = typer.Option("", help="default: latest complete"),
+    repeats: int = typer.Option(2, min=1, max=5, help="timed runs per mode, alternating"),
 ) -> None:
     """Measure and write the 'Training: parallel vs sequential families' section."""
     args = ["--trials", str(trials)] if trials else []
     if dataset_version:
         args += ["--dataset-version", dataset_version]
-    parallel_s, parallel = _train(args)
-    sequential_s, sequential = _train([*args, "--sequential"])
+    # Untimed: the first job after `make up` also pays for cold worker processes and caches.
+    _train([*args, "--trials", "1"])
+    machine_cpus = os.cpu_count()
+    times: dict[str, list[float]] = {"parallel": [], "sequential": []}
+    busy: dict[str, list[float]] = {"parallel": [], "sequential": []}
+    summaries: dict[str, dict[str, object]] = {}
+    for _ in range(repeats):
+        for mode, extra in (("parallel", []), ("sequential", ["--sequential"])):
+            seconds, cpu, summaries[mode] = _train([*args, *extra])
+            times[mode].append(seconds)
+            busy[mode].append(cpu / seconds)
+            log.info("%s: %.1f s, %.2f cores busy", mode, seconds, cpu / seconds)
+    parallel, sequential = summaries["parallel"], summaries["sequential"]
+    parallel_s, sequential_s = (
+        statistics.median(times["parallel"]),
+        statistics.median(times["sequential"]),
+    )
     ratio = parallel_s / sequential_s
+    floor = statistics.median(busy["sequential"]) / (machine_cpus or 1)
     per_family = ", ".join(
         f"{f} {v['seconds']}s/{sequential['families'][f]['seconds']}s"  # type: ignore[index]
         for f, v in parallel["families"].items()  # type: ignore[union-attr]
     )
     body = f"""Machine: {machine()}; Ray head with {get_settings().ray_num_cpus} CPUs.
 Command: `python -m ray_jobs.train {" ".join(args)}`, with and without `--sequential`;
-same seed, dataset {parallel["dataset_version"]}; wall time of the whole job.
+same seed, dataset {parallel["dataset_version"]}; wall time of the whole job, median of
+{repeats} alternating runs per mode after one untimed warm-up job.
 
-| mode | wall seconds |
-|---|---|
-| families in parallel (3 Tuners as Ray tasks) | {parallel_s:.1f} |
-| families one after another | {sequential_s:.1f} |
-| **ratio parallel / sequential** | **{ratio:.2f}** (target <= 0.6) |
+| mode | wall seconds | cores busy (CPU s / wall s) |
+|---|---|---|
+| families in parallel (3 Tuners as Ray tasks) | {parallel_s:.1f} ({_runs(times["parallel"])}) \
+| {statistics.median(busy["parallel"]):.2f} of {machine_cpus} |
+| families one after another | {sequential_s:.1f} ({_runs(times["sequential"])}) \
+| {statistics.median(busy["sequential"]):.2f} of {machine_cpus} |
+| **ratio parallel / sequential** | **{ratio:.2f}** (target <= 0.6) | |
 
 Per family, tuning + refit seconds (parallel / sequential): {per_family}.
+The same CPU work with every core busy the whole time would take sequential CPU s / {machine_cpus}:
+a lower bound of **{floor:.2f}** for the ratio on this machine (sequential cores busy / CPUs).
 """
     write_section("Training: parallel vs sequential families", body)
     typer.echo(body)

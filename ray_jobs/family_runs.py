@@ -56,6 +56,9 @@ def tune_and_log(
     tracking: Tracking,
 ) -> Logged:
     """The Ray task of one family: tune, refit, evaluate, then log its child run."""
+    from ray_jobs.cli import configure_logging
+
+    configure_logging()  # a Ray worker's root logger drops INFO: progress lines would be lost
     result = tune_family(family, family_config, tune_settings, train, validation, test)
     return log_family(result, validation, test, tracking)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -154,10 +155,49 @@ def _tune(
         run_config=tune.RunConfig(
             name=f"{settings['run_name']}-{family}",
             storage_path=settings["storage_path"],
-            verbose=1,
+            # Tune's status tables, three Tuners at once, cost CPU the trials need (and drown
+            # the job log); one line per finished trial says as much.
+            verbose=0,
+            callbacks=[
+                _progress_logger(family, int(family_config["num_samples"]), settings["metric"])
+            ],
         ),
     )
     return tuner.fit()
+
+
+def _progress_logger(family: str, total: int, metric: str) -> Any:
+    """A Tune callback logging each finished trial and the family's best so far."""
+    from ray.tune import Callback
+
+    class ProgressLogger(Callback):
+        def __init__(self) -> None:
+            self.done = 0
+            self.best = float("inf")
+
+        def on_trial_complete(
+            self, iteration: int, trials: list[Any], trial: Any, **info: Any
+        ) -> None:
+            self.done += 1
+            value = float((trial.last_result or {}).get(metric, float("nan")))
+            self.best = self.best if math.isnan(value) else min(self.best, value)
+            log.info(
+                "%s trial %d/%d: %s %.4f (best %.4f)",
+                family,
+                self.done,
+                total,
+                metric,
+                value,
+                self.best,
+            )
+
+        def on_trial_error(
+            self, iteration: int, trials: list[Any], trial: Any, **info: Any
+        ) -> None:
+            self.done += 1
+            log.warning("%s trial %d/%d failed: %s", family, self.done, total, trial.error_file)
+
+    return ProgressLogger()
 
 
 def _named_trainable(name: str) -> Any:
