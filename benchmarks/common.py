@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +32,25 @@ def _tree_rss(roots: list[int]) -> int:
     return total
 
 
+@contextlib.contextmanager
+def every(interval: float, action: Callable[[], None]) -> Iterator[None]:
+    """Call `action` every `interval` seconds in a daemon thread while the block runs."""
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.is_set():
+            action()
+            stop.wait(interval)
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
 @dataclass
 class TreeSampler:
     """Samples process trees every `interval` seconds in a thread: summed RSS and CPU seconds.
@@ -46,24 +65,15 @@ class TreeSampler:
     samples: list[int] = field(default_factory=list)
     _first: dict[int, float] = field(default_factory=dict)
     _last: dict[int, float] = field(default_factory=dict)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
+    _sampling: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
 
     def __enter__(self) -> TreeSampler:
         self._sample(first=True)
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
+        self._sampling.enter_context(every(self.interval, lambda: self._sample(first=False)))
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self._sample(first=False)
-            time.sleep(self.interval)
+        self._sampling.close()
 
     def _sample(self, first: bool) -> None:
         rss = 0

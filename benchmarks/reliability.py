@@ -15,6 +15,7 @@ Results (tables and a timeline plot) go to the "Measured" section of docs/reliab
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -22,7 +23,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -34,7 +34,7 @@ import httpx
 import numpy as np
 import typer
 
-from benchmarks.common import machine, write_section
+from benchmarks.common import every, machine, write_section
 from benchmarks.serve_bench import sample_records
 from ray_jobs import cli, tracking
 from ray_jobs.errors import BurnoutError, ServiceUnavailable
@@ -126,27 +126,21 @@ class ReplicaWatch:
     settings: Settings
     interval: float = 0.25
     history: list[tuple[float, dict[str, str]]] = field(default_factory=list)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
+    _polling: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
 
     def __enter__(self) -> ReplicaWatch:
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
+        self._polling.enter_context(every(self.interval, self._poll))
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join()
+        self._polling.close()
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                seen = {r["replica_id"]: r["state"] for r in replicas(self.settings)}
-                self.history.append((time.time(), seen))
-            except (httpx.HTTPError, ServiceUnavailable) as error:
-                log.debug("replica poll failed: %s", error)
-            self._stop.wait(self.interval)
+    def _poll(self) -> None:
+        try:
+            seen = {r["replica_id"]: r["state"] for r in replicas(self.settings)}
+            self.history.append((time.time(), seen))
+        except (httpx.HTTPError, ServiceUnavailable) as error:
+            log.debug("replica poll failed: %s", error)
 
     def running_count(self) -> list[tuple[float, int]]:
         return [(t, sum(s == "RUNNING" for s in seen.values())) for t, seen in self.history]
