@@ -8,6 +8,7 @@ gRPC on BURNOUT_SERVE_GRPC_PORT.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -76,9 +77,15 @@ def wait_healthy(base_url: str, timeout_s: float) -> None:
 def undeploy(settings: Settings) -> None:
     """Delete the application (the Ray cluster keeps running)."""
     connect(settings)
+    import ray
     from ray import serve
 
+    from serve_app.deployment import BOARD_NAMESPACE, board_name
+
     serve.delete(settings.serve_app_name)
+    # The replicas' shared alias board is detached: it goes with the application.
+    with contextlib.suppress(ValueError):
+        ray.kill(ray.get_actor(board_name(settings.model_name), namespace=BOARD_NAMESPACE))
 
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, pretty_exceptions_enable=False)

@@ -34,6 +34,51 @@ from serve_app.predictor import (
 log = logging.getLogger(__name__)
 
 BULK_ROWS = 64  # requests with more rows are a batch already: predict them directly
+BOARD_POLL_S = 0.5  # how soon every replica follows a reload made on another one
+
+
+class AliasBoard:
+    """Which version each alias was last reloaded to, shared by the replicas of one model.
+
+    A reload reaches one replica (the one that answers the request); it publishes here and the
+    other replicas, checking every BOARD_POLL_S, reload too. A Ray actor named after the model.
+    """
+
+    def __init__(self) -> None:
+        self.generation = 0
+        self.versions: dict[str, str] = {}
+
+    def publish(self, versions: dict[str, str]) -> int:
+        self.versions.update(versions)
+        self.generation += 1
+        return self.generation
+
+    def read(self) -> tuple[int, dict[str, str]]:
+        return self.generation, dict(self.versions)
+
+
+BOARD_NAMESPACE = "burnout"
+
+
+def board_name(model_name: str) -> str:
+    return f"burnout-alias-board:{model_name}"
+
+
+def alias_board(model_name: str) -> Any:
+    """The board of a model (created by the first replica that asks; it outlives replicas)."""
+    import ray
+
+    return (
+        ray.remote(AliasBoard)
+        .options(
+            name=board_name(model_name),
+            namespace=BOARD_NAMESPACE,
+            get_if_exists=True,
+            lifetime="detached",
+            num_cpus=0,
+        )
+        .remote()
+    )
 
 
 @serve.deployment(name="BurnoutService")
@@ -56,6 +101,9 @@ class BurnoutService:
         self._wait = AdaptiveWait(float(options["batch_wait_s"]))
         self._batched.set_batch_wait_timeout_s(self._wait.idle_s)
         self.service.try_load_default()
+        self._board = alias_board(self.model_name)
+        self._generation = 0
+        threading.Thread(target=self._follow_board, daemon=True).start()
         if options.get("poll_interval_s"):
             threading.Thread(target=self._poll, daemon=True).start()
 
@@ -95,6 +143,7 @@ class BurnoutService:
             "ready": default is not None,
             "model": default.ref() if default else None,
             "loaded": loaded,
+            "replica": serve.get_replica_context().replica_id.unique_id,
         }
 
     def list_models(self) -> list[dict[str, Any]]:
@@ -111,7 +160,29 @@ class BurnoutService:
         return described
 
     def reload(self, aliases: list[str] | None) -> dict[str, str]:
-        return self.service.reload(aliases)
+        versions = self.service.reload(aliases)
+        # Not awaited (this runs on the replica's event loop): the other replicas follow within
+        # BOARD_POLL_S; this one finds nothing stale when it reads its own publication.
+        self._board.publish.remote(versions)
+        return versions
+
+    def _follow_board(self) -> None:
+        """Reload what another replica reloaded (POST /models/reload reaches only one)."""
+        import ray
+
+        while True:
+            time.sleep(BOARD_POLL_S)
+            try:
+                generation, versions = ray.get(self._board.read.remote(), timeout=10)
+                if generation == self._generation:
+                    continue
+                self._generation = generation
+                loaded = self.service.loaded()
+                stale = [a for a, v in versions.items() if a in loaded and loaded[a].version != v]
+                if stale:
+                    self.service.reload(stale)
+            except Exception as error:  # noqa: BLE001  (keep following through hiccups)
+                log.warning("alias board check failed: %s", error)
 
     def _client(self) -> Any:
         import mlflow

@@ -366,6 +366,44 @@ def test_hot_swap_under_load_has_no_failures(
     assert {str(before), target} <= set().union(*(r[2] for r in results))
 
 
+def test_a_reload_reaches_every_replica(
+    rest: httpx.Client, settings: Settings, served: dict[str, Any]
+) -> None:
+    """Two replicas, registry polling off: one POST /models/reload, both serve the new version."""
+    from serve_app.deploy import replicas
+
+    pinned = {
+        "BURNOUT_SERVE_MIN_REPLICAS": "2",
+        "BURNOUT_SERVE_MAX_REPLICAS": "2",
+        "BURNOUT_SERVE_POLL_INTERVAL_S": "0",
+    }
+    client = mlflow.MlflowClient(settings.mlflow_tracking_uri)
+    before = str(client.get_model_version_by_alias(settings.model_name, "champion").version)
+    target = next(v["version"] for v in served["families"].values() if v["version"] != before)
+    health = f"http://127.0.0.1:{settings.serve_http_port}/health"
+    try:
+        result = run_module(settings, "serve_app.deploy", "up", timeout=400, extra_env=pinned)
+        assert result.returncode == 0, result.stderr[-3000:]
+        deadline = time.monotonic() + 180
+        while [r["state"] for r in replicas(settings)] != ["RUNNING", "RUNNING"]:
+            assert time.monotonic() < deadline, replicas(settings)
+            time.sleep(1)
+        client.set_registered_model_alias(settings.model_name, "champion", target)
+        assert rest.post("/models/reload").json()["reloaded"]["champion"] == target
+        time.sleep(2)  # four board checks
+        seen: dict[str, str] = {}
+        for _ in range(40):  # a new connection each time: HAProxy spreads them over replicas
+            answer = httpx.get(health, timeout=10).json()
+            seen[answer["replica"]] = answer["loaded"]["champion"]
+        assert len(seen) == 2, seen
+        assert set(seen.values()) == {target}, seen
+    finally:
+        client.set_registered_model_alias(settings.model_name, "champion", before)
+        rest.post("/models/reload")
+        restored = run_module(settings, "serve_app.deploy", "up", timeout=400)
+        assert restored.returncode == 0, restored.stderr[-3000:]
+
+
 def test_batch_scoring_on_s3_files(settings: Settings, trained: dict[str, Any]) -> None:
     from features.synthetic import generate
     from ray_jobs import s3
