@@ -25,7 +25,7 @@ import typer
 
 from ray_jobs import cli
 from ray_jobs.settings import get_settings
-from serve_app.smoke import GRAPHQL_QUERY, bearer, camel
+from serve_app.smoke import GRAPHQL_QUERY, bearer, camel, grpc_metadata
 
 log = logging.getLogger(__name__)
 
@@ -82,10 +82,7 @@ async def _grpc_caller(
     channels = [grpc.aio.insecure_channel(address) for _ in range(concurrency)]
     stubs = [burnout_pb2_grpc.BurnoutServiceStub(channel) for channel in channels]
     requests = [pb.PredictRequest(records=[pb.Employee(**r)]) for r in records]
-    token = get_settings().api_token()
-    metadata = (("application", app_name),) + (
-        (("authorization", f"Bearer {token}"),) if token else ()
-    )
+    metadata = grpc_metadata(app_name, get_settings().api_token())
 
     async def call(i: int) -> Outcome:
         stub = stubs[i % len(stubs)]

@@ -39,7 +39,7 @@ from benchmarks.serve_bench import sample_records
 from ray_jobs import cli, tracking
 from ray_jobs.errors import BurnoutError, ServiceUnavailable
 from ray_jobs.settings import Settings, child_env, get_settings
-from serve_app.deploy import deploy, replicas, wait_healthy
+from serve_app.deploy import deploy, replicas, wait_healthy, wait_running
 from serve_app.smoke import bearer
 
 log = logging.getLogger(__name__)
@@ -158,17 +158,6 @@ class ReplicaWatch:
                 if span["running"] is not None and span["left"] is None and gone:
                     span["left"] = t
         return spans
-
-
-def wait_running(settings: Settings, count: int, timeout_s: float) -> float:
-    """Until exactly `count` replicas are RUNNING and none is starting or stopping; seconds."""
-    started = time.monotonic()
-    while time.monotonic() - started < timeout_s:
-        states = [r["state"] for r in replicas(settings)]
-        if states.count("RUNNING") == count and len(states) == count:
-            return time.monotonic() - started
-        time.sleep(0.5)
-    raise BurnoutError(f"Serve did not settle at {count} replicas within {timeout_s:.0f} s")
 
 
 def redeploy(settings: Settings, **overrides: Any) -> Settings:
@@ -498,7 +487,7 @@ def main(
     results: dict[str, dict[str, Any]] = {}
     try:
         # Two replicas for the swap and the kill: a reload reaches one of them, the other must
-        # follow (registry poll), and a killed replica must leave one to answer.
+        # follow (alias board), and a killed replica must leave one to answer.
         if chosen & {"swap", "kill"}:
             pinned = redeploy(settings, serve_min_replicas=2, serve_max_replicas=2)
             wait_running(pinned, 2, 180)

@@ -129,6 +129,17 @@ def replicas(settings: Settings) -> list[dict[str, Any]]:
     ]
 
 
+def wait_running(settings: Settings, count: int, timeout_s: float) -> float:
+    """Until exactly `count` replicas are RUNNING and none is starting or stopping; seconds."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout_s:
+        states = [r["state"] for r in replicas(settings)]
+        if states.count("RUNNING") == count and len(states) == count:
+            return time.monotonic() - started
+        time.sleep(0.5)
+    raise ServiceUnavailable(f"Serve did not settle at {count} replicas within {timeout_s:.0f} s")
+
+
 def app_status(settings: Settings) -> dict[str, object]:
     """Serve's view of the application from the dashboard API: status, replicas, autoscaling."""
     application = _application(settings)

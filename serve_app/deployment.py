@@ -103,9 +103,7 @@ class BurnoutService:
         self.service.try_load_default()
         self._board = alias_board(self.model_name)
         self._generation = 0
-        threading.Thread(target=self._follow_board, daemon=True).start()
-        if options.get("poll_interval_s"):
-            threading.Thread(target=self._poll, daemon=True).start()
+        threading.Thread(target=self._follow, daemon=True).start()
 
     def __serve_build_asgi_app__(self) -> Any:
         # Built inside the replica: strawberry's router must not be pickled (ray issue 50677).
@@ -166,42 +164,44 @@ class BurnoutService:
         self._board.publish.remote(versions)
         return versions
 
-    def _follow_board(self) -> None:
-        """Reload what another replica reloaded (POST /models/reload reaches only one)."""
+    def _follow(self) -> None:
+        """Keep the loaded aliases current: the board every BOARD_POLL_S (a reload made on
+        another replica), the registry every BURNOUT_SERVE_POLL_INTERVAL_S when it is > 0 (an
+        alias moved without a reload call)."""
         import ray
 
+        from ray_jobs.registry import alias_version
+
+        interval = float(self.options.get("poll_interval_s") or 0)
+        next_registry_check = time.monotonic() + interval
         while True:
             time.sleep(BOARD_POLL_S)
             try:
                 generation, versions = ray.get(self._board.read.remote(), timeout=10)
-                if generation == self._generation:
-                    continue
-                self._generation = generation
-                loaded = self.service.loaded()
-                stale = [a for a, v in versions.items() if a in loaded and loaded[a].version != v]
-                if stale:
-                    self.service.reload(stale)
+                if generation != self._generation:
+                    self._generation = generation
+                    self._reload_stale(versions)
+                if interval and time.monotonic() >= next_registry_check:
+                    next_registry_check = time.monotonic() + interval
+                    current = {
+                        alias: alias_version(self._client(), self.model_name, alias)
+                        for alias in self.service.loaded()
+                    }
+                    self._reload_stale({a: str(v.version) for a, v in current.items() if v})
             except Exception as error:  # noqa: BLE001  (keep following through hiccups)
-                log.warning("alias board check failed: %s", error)
+                log.warning("alias check failed: %s", error)
+
+    def _reload_stale(self, versions: dict[str, str]) -> None:
+        """Reload each loaded alias whose version differs from `versions`."""
+        loaded = self.service.loaded()
+        stale = [a for a, v in versions.items() if a in loaded and loaded[a].version != v]
+        if stale:
+            self.service.reload(stale)
 
     def _client(self) -> Any:
         import mlflow
 
         return mlflow.MlflowClient(self.tracking_uri)
-
-    def _poll(self) -> None:
-        """Follow moved aliases without a reload call (BURNOUT_SERVE_POLL_INTERVAL_S > 0)."""
-        from ray_jobs.registry import alias_version
-
-        while True:
-            time.sleep(float(self.options["poll_interval_s"]))
-            try:
-                for alias, model in self.service.loaded().items():
-                    current = alias_version(self._client(), self.model_name, alias)
-                    if current is not None and str(current.version) != model.version:
-                        self.service.reload([alias])
-            except Exception as error:  # noqa: BLE001  (keep polling through registry hiccups)
-                log.warning("registry poll failed: %s", error)
 
     # -- gRPC (method names = RPC names) ----------------------------------------------------------
 

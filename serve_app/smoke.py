@@ -38,6 +38,14 @@ def bearer(token: str | None) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"} if token else {}
 
 
+def grpc_metadata(app_name: str, token: str | None) -> tuple[tuple[str, str], ...]:
+    """gRPC call metadata: the Serve application, and the API token when it is on."""
+    return (
+        ("application", app_name),
+        *((name.lower(), value) for name, value in bearer(token).items()),
+    )
+
+
 def rest_at(base_url: str, token: str | None = None) -> dict[str, Any]:
     """POST {base_url}/predict with the sample record; the prediction (with the model's version)."""
     response = httpx.post(
@@ -80,10 +88,7 @@ def grpc_predict(settings: Settings) -> dict[str, Any]:
         stub = burnout_pb2_grpc.BurnoutServiceStub(channel)
         reply = stub.Predict(
             pb.PredictRequest(records=[pb.Employee(**SAMPLE)]),
-            metadata=(
-                ("application", settings.serve_app_name),
-                *((name.lower(), value) for name, value in bearer(settings.api_token()).items()),
-            ),
+            metadata=grpc_metadata(settings.serve_app_name, settings.api_token()),
             timeout=30,
         )
     prediction = reply.predictions[0]

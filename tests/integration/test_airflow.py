@@ -178,23 +178,23 @@ def standalone(settings: Settings, stack: Stack) -> Iterator[AirflowClient]:
         stack.down(("airflow",))
 
 
-def _incoming(settings: Settings, name: str, rows: int) -> s3.S3Uri:
+def _score(settings: Settings, standalone: AirflowClient, name: str, rows: int) -> str:
+    """Upload `rows` synthetic rows as one new file and trigger batch scoring on it; run id."""
     from features.synthetic import generate
 
-    incoming = s3.S3Uri(settings.bucket_data, f"{name}/incoming/")
+    incoming = s3.S3Uri(settings.bucket_data, f"score-{name}/incoming/")
     body = generate(rows, 9).to_csv(index=False).encode()
     s3.client(settings).put_object(
         Bucket=incoming.bucket, Key=incoming.child("batch.csv").key, Body=body
     )
-    return incoming
+    conf = {"input": str(incoming), "output_root": f"s3://{settings.bucket_processed}/{name}/"}
+    return standalone.trigger("burnout_batch_scoring", conf)
 
 
 def test_standalone_airflow_runs_a_dag_triggered_over_its_rest_api(
     settings: Settings, served: dict[str, Any], standalone: AirflowClient
 ) -> None:
-    incoming = _incoming(settings, "score-rest", 100)
-    conf = {"input": str(incoming), "output_root": f"s3://{settings.bucket_processed}/rest/"}
-    run_id = standalone.trigger("burnout_batch_scoring", conf)
+    run_id = _score(settings, standalone, "rest", 100)
     finished = standalone.wait("burnout_batch_scoring", run_id, timeout_s=600)
     assert finished["run"]["state"] == "success", finished
     summary = standalone.xcom("burnout_batch_scoring", run_id, "score_new_files")
@@ -206,9 +206,7 @@ def test_a_transient_ray_job_failure_is_retried_and_the_run_succeeds(
     settings: Settings, served: dict[str, Any], standalone: AirflowClient
 ) -> None:
     """The task's Ray job is stopped mid-run (a lost node, say): Airflow retries, run succeeds."""
-    incoming = _incoming(settings, "score-retry", 50)
-    conf = {"input": str(incoming), "output_root": f"s3://{settings.bucket_processed}/retry/"}
-    run_id = standalone.trigger("burnout_batch_scoring", conf)
+    run_id = _score(settings, standalone, "retry", 50)
     jobs = JobsClient.from_settings(settings)
     deadline = time.monotonic() + 300
     while not (mine := _jobs_of_run(jobs, run_id)):

@@ -370,7 +370,7 @@ def test_a_reload_reaches_every_replica(
     rest: httpx.Client, settings: Settings, served: dict[str, Any]
 ) -> None:
     """Two replicas, registry polling off: one POST /models/reload, both serve the new version."""
-    from serve_app.deploy import replicas
+    from serve_app.deploy import wait_running
 
     pinned = {
         "BURNOUT_SERVE_MIN_REPLICAS": "2",
@@ -384,10 +384,7 @@ def test_a_reload_reaches_every_replica(
     try:
         result = run_module(settings, "serve_app.deploy", "up", timeout=400, extra_env=pinned)
         assert result.returncode == 0, result.stderr[-3000:]
-        deadline = time.monotonic() + 180
-        while [r["state"] for r in replicas(settings)] != ["RUNNING", "RUNNING"]:
-            assert time.monotonic() < deadline, replicas(settings)
-            time.sleep(1)
+        wait_running(settings, 2, 180)
         client.set_registered_model_alias(settings.model_name, "champion", target)
         assert rest.post("/models/reload").json()["reloaded"]["champion"] == target
         time.sleep(2)  # four board checks
