@@ -96,6 +96,11 @@ async def _grpc_caller(
     return call, close
 
 
+def warmup_s(seconds: float) -> float:
+    """Unmeasured load before a cell's measured `seconds` (connections and batches settle)."""
+    return min(2.0, seconds / 2)
+
+
 async def run_cell(cell: dict[str, Any], records: list[dict[str, Any]], seconds: float) -> dict:
     """Warm up, then keep `concurrency` clients busy for `seconds`; latency per request."""
     concurrency = int(cell["concurrency"])
@@ -131,7 +136,7 @@ async def run_cell(cell: dict[str, Any], records: list[dict[str, Any]], seconds:
 
     timeline = bool(cell.get("timeline"))
     try:
-        warm_until = time.perf_counter() + min(2.0, seconds / 2)
+        warm_until = time.perf_counter() + warmup_s(seconds)
         await asyncio.gather(*(client(warm_until, False) for _ in range(concurrency)))
         started_at = time.time()
         origin = started = time.perf_counter()

@@ -35,6 +35,7 @@ import numpy as np
 import typer
 
 from benchmarks.common import every, machine, write_section
+from benchmarks.loadgen import warmup_s
 from benchmarks.serve_bench import sample_records
 from ray_jobs import cli, tracking
 from ray_jobs.errors import BurnoutError, ServiceUnavailable
@@ -45,7 +46,6 @@ from serve_app.smoke import bearer
 log = logging.getLogger(__name__)
 
 RELIABILITY = Path(__file__).resolve().parent.parent / "docs" / "reliability.md"
-WARMUP_S = 2.0  # benchmarks.loadgen warms up for min(2, seconds / 2) before it measures
 SWAP_WINDOW_S = 10.0  # "during the swap": from the alias move until this much later
 KILL_RECOVERY_TIMEOUT_S = 90.0
 
@@ -80,7 +80,8 @@ class Load:
 
     def sleep_until(self, offset_s: float) -> None:
         """Sleep until about `offset_s` into the measured part of the load."""
-        time.sleep(max(0.0, self.launched + WARMUP_S + offset_s - time.time()))
+        warmup = warmup_s(self.seconds)
+        time.sleep(max(0.0, self.launched + warmup + offset_s - time.time()))
 
     def result(self) -> dict[str, Any]:
         try:
