@@ -36,4 +36,6 @@ def connect(settings: Settings) -> None:
     context = DataContext.get_current()
     # LightGBM and pandas 3 reject Arrow-backed dtypes; keep plain numpy-backed frames.
     context.enable_arrow_backed_pandas_conversion = False
+    # The environment variable only counts when ray.data is first imported (ray.tune imports it).
+    context.use_datasource_v2 = False
     log.info("connected to Ray: %s CPUs", ray.cluster_resources().get("CPU", 0))

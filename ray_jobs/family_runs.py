@@ -1,4 +1,4 @@
-"""A family's tuning and its MLflow child run, in one Ray task.
+"""A family's tuning and its MLflow child run (one thread of the training driver per family).
 
 Logging right after a family's tuning lets its runs, plots and model upload overlap with the
 other families' trials; only the registry writes wait for all of them (ray_jobs.train).
@@ -17,7 +17,7 @@ import pandas as pd
 
 from features.schema import FEATURE_NAMES, TARGET
 from ray_jobs import reports
-from ray_jobs.tuning import FamilyResult, tune_family
+from ray_jobs.tuning import FamilyResult, raise_if_aborted, tune_family
 
 MODEL_REQUIREMENTS = ("scikit-learn", "lightgbm", "pandas", "numpy", "scipy", "cloudpickle")
 TEST_METRICS = (
@@ -55,11 +55,9 @@ def tune_and_log(
     test: pd.DataFrame,
     tracking: Tracking,
 ) -> Logged:
-    """The Ray task of one family: tune, refit, evaluate, then log its child run."""
-    from ray_jobs.cli import configure_logging
-
-    configure_logging()  # a Ray worker's root logger drops INFO: progress lines would be lost
+    """One family: tune, refit, evaluate, then log its child run."""
     result = tune_family(family, family_config, tune_settings, train, validation, test)
+    raise_if_aborted(tune_settings["run_name"], family)
     return log_family(result, validation, test, tracking)
 
 

@@ -1,4 +1,8 @@
-"""Plots logged with each family's best model (PNG files in a folder)."""
+"""Plots logged with each family's best model (PNG files in a folder).
+
+Figures are made with matplotlib's object API, not pyplot: the families log from threads of one
+process, and pyplot's figure registry is shared state.
+"""
 
 from __future__ import annotations
 
@@ -10,20 +14,17 @@ import numpy as np
 from features.risk import LEVELS
 
 
-def _pyplot() -> Any:
-    import matplotlib
+def _figure(**options: Any) -> Any:
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return Figure(**options)
 
 
 def confusion_matrix_png(matrix: list[list[int]], title: str, path: Path) -> Path:
     """Risk-level confusion matrix with counts in the cells."""
-    plt = _pyplot()
     values = np.asarray(matrix)
-    fig, ax = plt.subplots(figsize=(4.5, 4))
+    fig = _figure(figsize=(4.5, 4))
+    ax = fig.subplots()
     ax.imshow(values, cmap="Blues")
     ax.set_xticks(range(len(LEVELS)), LEVELS)
     ax.set_yticks(range(len(LEVELS)), LEVELS)
@@ -35,14 +36,13 @@ def confusion_matrix_png(matrix: list[list[int]], title: str, path: Path) -> Pat
         ax.text(j, i, str(count), ha="center", va="center", color=colour)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path
 
 
 def prediction_png(y_true: np.ndarray, y_pred: np.ndarray, title: str, path: Path) -> Path:
     """Predicted vs actual, and residuals vs predicted."""
-    plt = _pyplot()
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 4))
+    fig = _figure(figsize=(9, 4))
+    left, right = fig.subplots(1, 2)
     left.scatter(y_true, y_pred, s=4, alpha=0.4)
     left.plot([0, 1], [0, 1], color="red", linewidth=1)
     left.set_xlabel("actual burn rate")
@@ -54,18 +54,16 @@ def prediction_png(y_true: np.ndarray, y_pred: np.ndarray, title: str, path: Pat
     right.set_ylabel("residual (actual - predicted)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path
 
 
 def importance_png(importance: dict[str, float], title: str, path: Path) -> Path:
     """Horizontal bars, largest on top."""
-    plt = _pyplot()
     items = sorted(importance.items(), key=lambda kv: kv[1])
-    fig, ax = plt.subplots(figsize=(6, 0.45 * len(items) + 1.2))
+    fig = _figure(figsize=(6, 0.45 * len(items) + 1.2))
+    ax = fig.subplots()
     ax.barh([k for k, _ in items], [v for _, v in items])
     ax.set_title(title)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path

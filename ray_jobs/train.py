@@ -8,11 +8,11 @@ moves only when the overall best beats the current champion on the same test spl
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -27,7 +27,7 @@ from ray_jobs.errors import BurnoutError, ConfigError, ServiceUnavailable
 from ray_jobs.family_runs import TEST_METRICS, Logged, Tracking, tune_and_log
 from ray_jobs.registry import Promotion, promote_if_better
 from ray_jobs.settings import Settings, get_settings
-from ray_jobs.tuning import FamilyResult
+from ray_jobs.tuning import FamilyResult, abort_switch
 
 log = logging.getLogger(__name__)
 
@@ -93,14 +93,21 @@ def run_training(
             where = Tracking(
                 settings.mlflow_tracking_uri, parent.info.experiment_id, parent.info.run_id, version
             )
+            phases = {"prepare": time.monotonic() - started}
             logged = _step3_tune_and_log(settings, config, frames, where, sequential)
+            phases["families"] = time.monotonic() - started - sum(phases.values())
             # Registry writes come last, in one short burst: an outage during the minutes of
             # tuning and logging leaves every alias and version as it was.
             registering = True
             registered, decision = _step4_register(settings, logged, frames["test"], version)
+            phases["register"] = time.monotonic() - started - sum(phases.values())
+            mlflow.log_metrics({f"{name}_seconds": value for name, value in phases.items()})
     except Exception as error:  # noqa: BLE001  (re-raised, explained)
         raise _tracking_failure(settings, error, registering) from None
     summary = _summary(settings, parent.info, registered, decision, version)
+    # Where the job's time went: connecting and reading, the families (tuning, refit,
+    # logging), the registry writes.
+    summary["phase_seconds"] = {name: round(value, 1) for name, value in phases.items()}
     summary["seconds"] = round(time.monotonic() - started, 1)
     return summary
 
@@ -129,8 +136,6 @@ def _step3_tune_and_log(
     where: Tracking,
     sequential: bool,
 ) -> list[Logged]:
-    import ray
-
     tune_settings = {
         "seed": config["seed"],
         "metric": config["metric"],
@@ -138,37 +143,42 @@ def _step3_tune_and_log(
         "storage_path": str(settings.run_dir / "tune"),
         "run_name": f"{where.dataset_version}-{int(time.time())}",
     }
-    remote = ray.remote(num_cpus=0)(tune_and_log)
-    refs = {name: ray.put(frames[name]) for name in ("train", "validation", "test")}
-    pending: list[Any] = []
-    logged: list[Logged] = []
-    try:
-        for family, family_config in config["families"].items():
-            log.info("tuning %s: %d trials", family, family_config["num_samples"])
-            pending.append(
-                remote.remote(
-                    family,
-                    family_config,
-                    tune_settings,
-                    refs["train"],
-                    refs["validation"],
-                    refs["test"],
-                    where,
-                )
+    families = list(config["families"])
+
+    def family_run(family: str) -> Logged:
+        family_config = config["families"][family]
+        log.info("tuning %s: %d trials", family, family_config["num_samples"])
+        try:
+            item = tune_and_log(
+                family,
+                family_config,
+                tune_settings,
+                frames["train"],
+                frames["validation"],
+                frames["test"],
+                where,
             )
-            if sequential:
-                logged.append(_finished(ray.get(pending.pop())))
-        while pending:
-            done, pending = ray.wait(pending, num_returns=1)
-            logged.append(_finished(ray.get(done[0])))
-    except BaseException:
-        for ref in pending:  # one family failed: the others' compute would be wasted
-            ray.cancel(ref, force=True)
-        for ref in pending:  # collected, so Ray does not report them as unhandled errors
-            with contextlib.suppress(Exception):
-                ray.get(ref, timeout=30)
-        raise
-    return sorted(logged, key=lambda item: list(config["families"]).index(item.family))
+        except BaseException:
+            abort.set()  # the other families' compute would be wasted
+            raise
+        return _finished(item)
+
+    # Sequential mode runs the same threads one at a time: a family's child run must start
+    # outside the thread where the parent run is active.
+    workers = 1 if sequential else len(families)
+    with (
+        abort_switch(tune_settings["run_name"]) as abort,
+        ThreadPoolExecutor(workers, thread_name_prefix="family") as pool,
+    ):
+        futures = [pool.submit(family_run, family) for family in families]
+        try:
+            logged = [future.result() for future in as_completed(futures)]
+        except BaseException:
+            abort.set()
+            for future in futures:  # families not started yet (sequential mode)
+                future.cancel()
+            raise
+    return sorted(logged, key=lambda item: families.index(item.family))
 
 
 def _finished(item: Logged) -> Logged:

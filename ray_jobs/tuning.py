@@ -1,7 +1,9 @@
-"""Ray Tune with an Optuna searcher for one model family (runs inside a Ray task).
+"""Ray Tune with an Optuna searcher for one model family.
 
-Each family gets its own Tuner, study, budget and space; the driver starts the three families as
-`num_cpus=0` tasks so they run side by side, each trial taking `cpus_per_trial` CPUs.
+Each family gets its own Tuner, study, budget and space. The training driver runs the three
+Tuners side by side in threads of its own process (each trial is a Ray actor taking
+`cpus_per_trial` CPUs): a Ray task per Tuner would start and import a worker process per family,
+CPU that the trials need on a small machine.
 """
 
 from __future__ import annotations
@@ -9,12 +11,16 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from ray.tune.stopper import Stopper
 from sklearn.inspection import permutation_importance
 
 from features.evaluation import complete_rows, evaluate, regression_metrics
@@ -25,6 +31,48 @@ log = logging.getLogger(__name__)
 
 IMPORTANCE_ROWS = 2_000
 IMPORTANCE_FEATURES = tuple(n for n in FEATURE_NAMES if n != "employee_id")
+
+# Tune keeps trainables and with_parameters data in process-wide registries that are not safe to
+# write from several threads at once.
+_REGISTRY_LOCK = threading.Lock()
+# Abort switches of running training jobs by run name: Tune pickles its run config (and so the
+# stopper), and an Event cannot be pickled.
+_ABORTS: dict[str, threading.Event] = {}
+
+
+class AbortStopper(Stopper):
+    """Ends a whole Tuner once its job's abort switch is set (another family failed)."""
+
+    def __init__(self, run_name: str) -> None:
+        self.run_name = run_name
+
+    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+        return self.stop_all()
+
+    def stop_all(self) -> bool:
+        event = _ABORTS.get(self.run_name)
+        return event is not None and event.is_set()
+
+
+class Cancelled(Exception):
+    """A family stopped early because another family of the same job failed."""
+
+
+@contextmanager
+def abort_switch(run_name: str) -> Iterator[threading.Event]:
+    """An event that, once set, stops every family tuning under run_name at its next result."""
+    event = _ABORTS.setdefault(run_name, threading.Event())
+    try:
+        yield event
+    finally:
+        _ABORTS.pop(run_name, None)
+
+
+def raise_if_aborted(run_name: str, family: str) -> None:
+    """Raise Cancelled when another family of the job has failed."""
+    event = _ABORTS.get(run_name)
+    if event is not None and event.is_set():
+        raise Cancelled(f"{family} stopped: another family of the job failed")
 
 
 @dataclass
@@ -81,6 +129,7 @@ def tune_family(
     seed = int(settings["seed"])
     train_rows = cap_rows(train, family_config.get("max_train_rows"), seed)
     results = _tune(family, family_config, settings, train_rows, validation)
+    raise_if_aborted(settings["run_name"], family)
     metric = settings["metric"]
     best = results.get_best_result(metric=metric, mode="min")
     best_params = {k: _plain(v) for k, v in best.config.items()}
@@ -132,18 +181,21 @@ def _tune(
         mode="min",
         seed=seed,
     )
-    runnable = tune.with_resources(
-        tune.with_parameters(
-            _named_trainable(f"{settings['run_name']}-{family}"),
-            family=family,
-            seed=seed,
-            train=train,
-            validation=validation,
-        ),
-        {"cpu": float(settings["cpus_per_trial"])},
+    # Registered under a name of its own: Tune keys function trainables (and their
+    # with_parameters data) by name, cluster-wide; three Tuners at once must not share one.
+    name = "trainable_" + "".join(
+        ch if ch.isalnum() else "_" for ch in f"{settings['run_name']}_{family}"
     )
+    with _REGISTRY_LOCK:
+        runnable = tune.with_resources(
+            tune.with_parameters(
+                trainable, family=family, seed=seed, train=train, validation=validation
+            ),
+            {"cpu": float(settings["cpus_per_trial"])},
+        )
+        tune.register_trainable(name, runnable)
     tuner = tune.Tuner(
-        runnable,
+        name,
         tune_config=tune.TuneConfig(
             search_alg=searcher,
             num_samples=int(family_config["num_samples"]),
@@ -158,6 +210,7 @@ def _tune(
             # Tune's status tables, three Tuners at once, cost CPU the trials need (and drown
             # the job log); one line per finished trial says as much.
             verbose=0,
+            stop=AbortStopper(settings["run_name"]),
             callbacks=[
                 _progress_logger(family, int(family_config["num_samples"]), settings["metric"])
             ],
@@ -198,22 +251,6 @@ def _progress_logger(family: str, total: int, metric: str) -> Any:
             log.warning("%s trial %d/%d failed: %s", family, self.done, total, trial.error_file)
 
     return ProgressLogger()
-
-
-def _named_trainable(name: str) -> Any:
-    """A copy of `trainable` with its own name.
-
-    Tune registers function trainables (and with_parameters data) in a cluster-wide registry
-    keyed by the function's name; three Tuners running at once would overwrite each other's
-    "trainable" and run knn trials with svm's parameters.
-    """
-
-    def run(config: dict[str, Any], **kwargs: Any) -> None:
-        trainable(config, **kwargs)
-
-    safe = "".join(ch if ch.isalnum() else "_" for ch in name)
-    run.__name__ = run.__qualname__ = f"trainable_{safe}"
-    return run
 
 
 def _permutation_importance(model: Any, frame: pd.DataFrame, seed: int) -> dict[str, float]:
