@@ -31,6 +31,12 @@ class NotFound(BurnoutError):
     exit_code = 4
 
 
+class TrainingFailed(BurnoutError):
+    """Every trial of a model family failed: nothing to register."""
+
+    exit_code = 5
+
+
 class InvalidInput(BurnoutError):
     """A request's records break the schema; `errors` names each offending field."""
 

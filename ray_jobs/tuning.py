@@ -26,6 +26,7 @@ from sklearn.inspection import permutation_importance
 from features.evaluation import complete_rows, evaluate, regression_metrics
 from features.models import build_model, suggest
 from features.schema import FEATURE_NAMES, TARGET
+from ray_jobs.errors import TrainingFailed
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +132,7 @@ def tune_family(
     results = _tune(family, family_config, settings, train_rows, validation)
     raise_if_aborted(settings["run_name"], family)
     metric = settings["metric"]
+    _raise_if_no_trial_finished(family, results, metric)
     best = results.get_best_result(metric=metric, mode="min")
     best_params = {k: _plain(v) for k, v in best.config.items()}
     trials = [
@@ -217,6 +219,16 @@ def _tune(
         ),
     )
     return tuner.fit()
+
+
+def _raise_if_no_trial_finished(family: str, results: Any, metric: str) -> None:
+    """A family whose every trial failed stops the job with the first trial's error."""
+    if any(r.metrics and metric in r.metrics for r in results):
+        return
+    errors = [r.error for r in results if r.error is not None]
+    lines = [line for line in str(errors[0]).splitlines() if line.strip()] if errors else []
+    cause = lines[-1] if lines else "no trial reported a result"
+    raise TrainingFailed(f"{family}: all {len(results)} trials failed; first error: {cause}")
 
 
 def _progress_logger(family: str, total: int, metric: str) -> Any:

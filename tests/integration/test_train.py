@@ -11,6 +11,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from sklearn.dummy import DummyRegressor
 from sklearn.pipeline import Pipeline
 
@@ -251,3 +252,29 @@ def test_quality_on_the_real_file(settings: Settings) -> None:
     assert champion["r2"] >= 0.90
     assert champion["r2_complete"] >= 0.92
     assert champion["risk_macro_f1"] >= 0.85
+
+
+def test_a_failing_family_stops_the_others_and_registers_nothing(
+    settings: Settings, small_version: str, client: mlflow.MlflowClient, tmp_path: Any
+) -> None:
+    """SVR rejects a negative epsilon in every trial: the job fails with that error at once,
+    LightGBM and KNN stop long before their budgets, and the registry is untouched."""
+    config = load_config(DEFAULT_CONFIG, None, None)
+    config["families"]["svm"]["space"]["epsilon"] = {"type": "float", "low": -1.0, "high": -0.5}
+    config["families"]["svm"]["num_samples"] = 2
+    for family in ("lightgbm", "knn"):
+        config["families"][family]["num_samples"] = 200
+    path = tmp_path / "failing.yaml"
+    path.write_text(yaml.safe_dump(config))
+    before = registry_state(client, "failing-family")
+    result = run_module(
+        settings, "ray_jobs.train", "--dataset-version", small_version, "--config", str(path),
+        extra_env={"BURNOUT_MODEL_NAME": "failing-family"}, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 5, result.stderr[-3000:]
+    assert "svm: all 2 trials failed; first error:" in result.stderr
+    assert "epsilon" in result.stderr
+    for family in ("lightgbm", "knn"):
+        assert f"{family} trial 200/200" not in result.stderr
+        assert f"{family} done in" not in result.stderr
+    assert registry_state(client, "failing-family") == before == {}
