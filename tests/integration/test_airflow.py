@@ -222,8 +222,23 @@ def test_a_transient_ray_job_failure_is_retried_and_the_run_succeeds(
         "GET", f"/dags/burnout_batch_scoring/dagRuns/{run_id}/taskInstances/score_new_files"
     )
     assert task["try_number"] == 2
+    # Scored exactly once: by the retry, or by the first attempt when the stop landed after it
+    # had published (then the retry finds the file already scored and writes nothing).
     summary = standalone.xcom("burnout_batch_scoring", run_id, "score_new_files")
-    assert (summary["files"], summary["rows"]) == (1, 50)
+    published = _published_runs(settings, "retry")
+    assert [(p["files"], p["rows"]) for p in published] == [(1, 50)], published
+    assert summary["files"] + summary.get("skipped_files", 0) == 1, summary
+
+
+def _published_runs(settings: Settings, name: str) -> list[dict[str, Any]]:
+    """The `_SUCCESS.json` summaries of every batch-scoring run under output root `name`."""
+    client = s3.client(settings)
+    root = s3.S3Uri(settings.bucket_processed, f"{name}/")
+    return [
+        s3.read_json(client, s3.S3Uri(root.bucket, obj["Key"])) or {}
+        for obj in s3.iter_objects(client, root)
+        if obj["Key"].endswith("/_SUCCESS.json")
+    ]
 
 
 def _jobs_of_run(jobs: JobsClient, run_id: str) -> list[dict[str, Any]]:
