@@ -6,6 +6,7 @@ other families' trials; only the registry writes wait for all of them (ray_jobs.
 
 from __future__ import annotations
 
+import functools
 import json
 import tempfile
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ import pandas as pd
 
 from features.schema import FEATURE_NAMES, TARGET
 from ray_jobs import reports
-from ray_jobs.tuning import FamilyResult, raise_if_aborted, tune_family
+from ray_jobs.tuning import Cancelled, FamilyResult, raise_if_aborted, tune_family
 
 MODEL_REQUIREMENTS = ("scikit-learn", "lightgbm", "pandas", "numpy", "scipy", "cloudpickle")
 TEST_METRICS = (
@@ -55,15 +56,8 @@ def tune_and_log(
     test: pd.DataFrame,
     tracking: Tracking,
 ) -> Logged:
-    """One family: tune, refit, evaluate, then log its child run."""
-    result = tune_family(family, family_config, tune_settings, train, validation, test)
-    raise_if_aborted(tune_settings["run_name"], family)
-    return log_family(result, validation, test, tracking)
-
-
-def log_family(
-    result: FamilyResult, validation: pd.DataFrame, test: pd.DataFrame, tracking: Tracking
-) -> Logged:
+    """One family: its child run opens first, each trial is logged under it as it finishes,
+    then the refitted best model with its test metrics, plots and importance."""
     import mlflow
 
     from ray_jobs.tracking import client_defaults
@@ -72,32 +66,57 @@ def log_family(
     mlflow.set_tracking_uri(tracking.uri)
     # Nested runs go to the active experiment, not their parent's: set it for the trial runs.
     mlflow.set_experiment(experiment_id=tracking.experiment_id)
-    tags = {"family": result.family, "dataset_version": tracking.dataset_version}
-    with mlflow.start_run(run_name=result.family, parent_run_id=tracking.parent_run_id) as child:
-        mlflow.set_tags(tags)
-        mlflow.log_params(
-            {**result.best_params, "family": result.family, "train_rows": result.train_rows}
-        )
-        metrics = {**result.best_validation, "seconds": result.seconds}
-        metrics.update(
-            {f"test_{k}": float(v) for k, v in result.test_metrics.items() if k in TEST_METRICS}
-        )
+    tags = {"family": family, "dataset_version": tracking.dataset_version}
+    with mlflow.start_run(
+        run_name=family, parent_run_id=tracking.parent_run_id, tags=tags
+    ) as child:
+        try:
+            result = tune_family(
+                family, family_config, tune_settings, train, validation, test,
+                on_trial=functools.partial(_log_trial, family, tags),
+            )  # fmt: skip
+            raise_if_aborted(tune_settings["run_name"], family)
+        except Cancelled:
+            mlflow.end_run(status="KILLED")
+            raise
+        model_uri = _log_best(result, validation, test)
+    return Logged(family, child.info.run_id, model_uri, result)
+
+
+def _log_trial(
+    family: str, tags: dict[str, str], index: int, params: dict[str, Any], metrics: dict[str, float]
+) -> None:
+    """A trial's nested run (called from Tune's loop, in the thread where the family's run is
+    active)."""
+    import mlflow
+
+    with mlflow.start_run(run_name=f"{family}-trial-{index:03d}", nested=True, tags=tags):
+        mlflow.log_params(params)
         mlflow.log_metrics(metrics)
-        for index, trial in enumerate(result.trials):
-            with mlflow.start_run(run_name=f"{result.family}-trial-{index:03d}", nested=True):
-                mlflow.set_tags(tags)
-                mlflow.log_params(trial["params"])
-                mlflow.log_metrics(trial["metrics"])
-        _log_artifacts(result, test[TARGET].to_numpy())
-        info = mlflow.sklearn.log_model(
-            sk_model=result.model,
-            name="model",
-            signature=_signature(),
-            input_example=_input_example(validation),
-            pip_requirements=[f"{p}=={installed_version(p)}" for p in MODEL_REQUIREMENTS],
-            serialization_format="cloudpickle",
-        )
-    return Logged(result.family, child.info.run_id, info.model_uri, result)
+
+
+def _log_best(result: FamilyResult, validation: pd.DataFrame, test: pd.DataFrame) -> str:
+    """The best params, validation and test metrics, plots and model, on the active run."""
+    import mlflow
+
+    mlflow.log_params(
+        {**result.best_params, "family": result.family, "train_rows": result.train_rows}
+    )
+    metrics = {**result.best_validation, "seconds": result.seconds}
+    metrics.update(
+        {f"test_{k}": float(v) for k, v in result.test_metrics.items() if k in TEST_METRICS}
+    )
+    mlflow.log_metrics(metrics)
+    _log_artifacts(result, test[TARGET].to_numpy())
+    info = mlflow.sklearn.log_model(
+        sk_model=result.model,
+        name="model",
+        signature=_signature(),
+        input_example=_input_example(validation),
+        pip_requirements=[f"{p}=={installed_version(p)}" for p in MODEL_REQUIREMENTS],
+        serialization_format="cloudpickle",
+    )
+    return str(info.model_uri)
 
 
 def _log_artifacts(result: FamilyResult, y_test: Any) -> None:

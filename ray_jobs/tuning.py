@@ -13,13 +13,14 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from ray.tune import Callback
 from ray.tune.stopper import Stopper
 from sklearn.inspection import permutation_importance
 
@@ -29,6 +30,9 @@ from features.schema import FEATURE_NAMES, TARGET
 from ray_jobs.errors import TrainingFailed
 
 log = logging.getLogger(__name__)
+
+# (index, params, validation metrics) of a finished trial
+TrialHook = Callable[[int, dict[str, Any], dict[str, float]], None]
 
 IMPORTANCE_ROWS = 2_000
 IMPORTANCE_FEATURES = tuple(n for n in FEATURE_NAMES if n != "employee_id")
@@ -53,6 +57,49 @@ class AbortStopper(Stopper):
     def stop_all(self) -> bool:
         event = _ABORTS.get(self.run_name)
         return event is not None and event.is_set()
+
+
+class TrialProgress(Callback):
+    """Logs each finished trial with the family's best so far and hands it to `on_trial`.
+
+    An error in `on_trial` (MLflow down, say) is kept rather than raised into Tune, which would
+    log it per trial and carry on: it stops every family of the job, and `tune_family` raises it
+    once the Tuner has ended.
+    """
+
+    def __init__(
+        self, family: str, total: int, metric: str, run_name: str, on_trial: TrialHook | None
+    ) -> None:
+        self.family, self.total, self.metric, self.run_name = family, total, metric, run_name
+        self.on_trial = on_trial
+        self.done = 0
+        self.best = float("inf")
+        self.error: Exception | None = None
+
+    def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        self.done += 1
+        result = trial.last_result or {}
+        value = float(result.get(self.metric, float("nan")))
+        self.best = self.best if math.isnan(value) else min(self.best, value)
+        log.info(
+            "%s trial %d/%d: %s %.4f (best %.4f)",
+            self.family, self.done, self.total, self.metric, value, self.best,
+        )  # fmt: skip
+        if self.on_trial is None or self.error is not None or self.metric not in result:
+            return
+        params = {k: _plain(v) for k, v in trial.config.items()}
+        metrics = {k: float(v) for k, v in result.items() if k.startswith("val_")}
+        try:
+            self.on_trial(self.done - 1, params, metrics)
+        except Exception as error:  # noqa: BLE001  (kept, raised by tune_family)
+            self.error = error
+            _ABORTS.setdefault(self.run_name, threading.Event()).set()
+
+    def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        self.done += 1
+        log.warning(
+            "%s trial %d/%d failed: %s", self.family, self.done, self.total, trial.error_file
+        )
 
 
 class Cancelled(Exception):
@@ -124,12 +171,26 @@ def tune_family(
     train: pd.DataFrame,
     validation: pd.DataFrame,
     test: pd.DataFrame,
+    on_trial: TrialHook | None = None,
 ) -> FamilyResult:
-    """Tune, refit the best params on train + validation, report on test once."""
+    """Tune, refit the best params on train + validation, report on test once.
+
+    `on_trial(index, params, validation_metrics)` is called as each trial finishes, in this
+    thread (Tune's controller loop runs in the caller of `Tuner.fit`).
+    """
     started = time.monotonic()
     seed = int(settings["seed"])
     train_rows = cap_rows(train, family_config.get("max_train_rows"), seed)
-    results = _tune(family, family_config, settings, train_rows, validation)
+    progress = TrialProgress(
+        family,
+        int(family_config["num_samples"]),
+        settings["metric"],
+        settings["run_name"],
+        on_trial,
+    )
+    results = _tune(family, family_config, settings, train_rows, validation, progress)
+    if progress.error is not None:
+        raise progress.error
     raise_if_aborted(settings["run_name"], family)
     metric = settings["metric"]
     _raise_if_no_trial_finished(family, results, metric)
@@ -171,6 +232,7 @@ def _tune(
     settings: dict[str, Any],
     train: pd.DataFrame,
     validation: pd.DataFrame,
+    progress: TrialProgress,
 ) -> Any:
     from ray import tune
     from ray.tune.search.optuna import OptunaSearch
@@ -213,9 +275,7 @@ def _tune(
             # the job log); one line per finished trial says as much.
             verbose=0,
             stop=AbortStopper(settings["run_name"]),
-            callbacks=[
-                _progress_logger(family, int(family_config["num_samples"]), settings["metric"])
-            ],
+            callbacks=[progress],
         ),
     )
     return tuner.fit()
@@ -229,40 +289,6 @@ def _raise_if_no_trial_finished(family: str, results: Any, metric: str) -> None:
     lines = [line for line in str(errors[0]).splitlines() if line.strip()] if errors else []
     cause = lines[-1] if lines else "no trial reported a result"
     raise TrainingFailed(f"{family}: all {len(results)} trials failed; first error: {cause}")
-
-
-def _progress_logger(family: str, total: int, metric: str) -> Any:
-    """A Tune callback logging each finished trial and the family's best so far."""
-    from ray.tune import Callback
-
-    class ProgressLogger(Callback):
-        def __init__(self) -> None:
-            self.done = 0
-            self.best = float("inf")
-
-        def on_trial_complete(
-            self, iteration: int, trials: list[Any], trial: Any, **info: Any
-        ) -> None:
-            self.done += 1
-            value = float((trial.last_result or {}).get(metric, float("nan")))
-            self.best = self.best if math.isnan(value) else min(self.best, value)
-            log.info(
-                "%s trial %d/%d: %s %.4f (best %.4f)",
-                family,
-                self.done,
-                total,
-                metric,
-                value,
-                self.best,
-            )
-
-        def on_trial_error(
-            self, iteration: int, trials: list[Any], trial: Any, **info: Any
-        ) -> None:
-            self.done += 1
-            log.warning("%s trial %d/%d failed: %s", family, self.done, total, trial.error_file)
-
-    return ProgressLogger()
 
 
 def _permutation_importance(model: Any, frame: pd.DataFrame, seed: int) -> dict[str, float]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+import time
 from typing import Any
 
 import mlflow
@@ -267,6 +268,7 @@ def test_a_failing_family_stops_the_others_and_registers_nothing(
     path = tmp_path / "failing.yaml"
     path.write_text(yaml.safe_dump(config))
     before = registry_state(client, "failing-family")
+    started_ms = int(time.time() * 1000)
     result = run_module(
         settings, "ray_jobs.train", "--dataset-version", small_version, "--config", str(path),
         extra_env={"BURNOUT_MODEL_NAME": "failing-family"}, timeout=300,
@@ -278,3 +280,12 @@ def test_a_failing_family_stops_the_others_and_registers_nothing(
         assert f"{family} trial 200/200" not in result.stderr
         assert f"{family} done in" not in result.stderr
     assert registry_state(client, "failing-family") == before == {}
+    experiment = client.get_experiment_by_name("training")
+    family_runs = {
+        run.info.run_name: run.info.status
+        for run in client.search_runs(
+            [experiment.experiment_id], f"attributes.start_time >= {started_ms}"
+        )
+        if run.info.run_name in FAMILIES
+    }
+    assert family_runs == {"svm": "FAILED", "lightgbm": "KILLED", "knn": "KILLED"}
