@@ -11,6 +11,9 @@ from pathlib import Path
 
 import psutil
 
+from ray_jobs.settings import Settings
+from ray_jobs.stack import Stack
+
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 
 
@@ -94,6 +97,14 @@ class TreeSampler:
     @property
     def cpu_seconds(self) -> float:
         return sum(used - self._first.get(pid, 0.0) for pid, used in self._last.items())
+
+
+def ray_head_pid(settings: Settings) -> int:
+    """The local stack's Ray head process (the root of every Ray process a job uses)."""
+    pid = Stack(settings).owned("ray").pid()
+    if pid is None:
+        raise SystemExit("start the local stack first: make up")
+    return pid
 
 
 def baseline_rss(roots: list[int]) -> int:

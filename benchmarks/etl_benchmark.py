@@ -17,10 +17,9 @@ from pathlib import Path
 
 import typer
 
-from benchmarks.common import TreeSampler, baseline_rss, machine, write_section
+from benchmarks.common import TreeSampler, baseline_rss, machine, ray_head_pid, write_section
 from ray_jobs import cli
 from ray_jobs.ingest import raw_prefix, upload_file, upload_synthetic
-from ray_jobs.processes import Owned
 from ray_jobs.settings import child_env, get_settings
 from ray_jobs.submit import summary_line
 
@@ -63,9 +62,7 @@ app = typer.Typer(add_completion=False)
 def main(sizes: str = typer.Option("100000,1000000", help="synthetic row counts")) -> None:
     """Measure and write the 'ETL' section of docs/benchmarks.md."""
     settings = get_settings()
-    ray_pid = Owned("ray", settings.run_dir / "pids" / "ray.pid", Path("/dev/null")).pid()
-    if ray_pid is None:
-        raise SystemExit("start the local stack first: make up")
+    ray_pid = ray_head_pid(settings)
     inputs: list[tuple[str, str]] = []
     if REAL.exists():
         target = raw_prefix(settings, "bench-real")

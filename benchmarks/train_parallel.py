@@ -17,22 +17,14 @@ import time
 
 import typer
 
-from benchmarks.common import TreeSampler, machine, write_section
+from benchmarks.common import TreeSampler, machine, ray_head_pid, write_section
 from ray_jobs import cli
 from ray_jobs.settings import child_env, get_settings
-from ray_jobs.stack import Stack
 from ray_jobs.submit import summary_line
 
 log = logging.getLogger(__name__)
 BENCH_MODEL = "burnout-rate-benchmark"
 TARGET = 0.6
-
-
-def _ray_pid() -> int:
-    pid = Stack(get_settings()).owned("ray").pid()
-    if pid is None:
-        raise SystemExit("start the local stack first: make up")
-    return pid
 
 
 def _train(args: list[str]) -> tuple[float, float, dict[str, object]]:
@@ -46,7 +38,7 @@ def _train(args: list[str]) -> tuple[float, float, dict[str, object]]:
         text=True,
     )
     # Sampling costs CPU, which the parallel mode has none of to spare: every 0.5 s is plenty.
-    with TreeSampler([_ray_pid(), process.pid], interval=0.5) as sampler:
+    with TreeSampler([ray_head_pid(get_settings()), process.pid], interval=0.5) as sampler:
         stdout, stderr = process.communicate()
     seconds = time.monotonic() - started
     if process.returncode != 0:

@@ -29,10 +29,9 @@ TEST_METRICS = (
 
 @dataclass(frozen=True)
 class Tracking:
-    """Where a family task logs: the tracking server and the parent run of the training job."""
+    """Where a family logs: under the training job's parent run (the driver has already pointed
+    MLflow at the tracking server and the experiment, for every thread)."""
 
-    uri: str
-    experiment_id: str
     parent_run_id: str
     dataset_version: str
 
@@ -60,12 +59,6 @@ def tune_and_log(
     then the refitted best model with its test metrics, plots and importance."""
     import mlflow
 
-    from ray_jobs.tracking import client_defaults
-
-    client_defaults()
-    mlflow.set_tracking_uri(tracking.uri)
-    # Nested runs go to the active experiment, not their parent's: set it for the trial runs.
-    mlflow.set_experiment(experiment_id=tracking.experiment_id)
     tags = {"family": family, "dataset_version": tracking.dataset_version}
     with mlflow.start_run(
         run_name=family, parent_run_id=tracking.parent_run_id, tags=tags

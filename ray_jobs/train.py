@@ -90,9 +90,7 @@ def run_training(
             )
             mlflow.log_params({"seed": config["seed"], "metric": config["metric"]})
             mlflow.log_dict(config, "train_config.yaml")
-            where = Tracking(
-                settings.mlflow_tracking_uri, parent.info.experiment_id, parent.info.run_id, version
-            )
+            where = Tracking(parent.info.run_id, version)
             phases = {"prepare": time.monotonic() - started}
             logged = _step3_tune_and_log(settings, config, frames, where, sequential)
             phases["families"] = time.monotonic() - started - sum(phases.values())
@@ -148,19 +146,15 @@ def _step3_tune_and_log(
     def family_run(family: str) -> Logged:
         family_config = config["families"][family]
         log.info("tuning %s: %d trials", family, family_config["num_samples"])
-        try:
-            item = tune_and_log(
-                family,
-                family_config,
-                tune_settings,
-                frames["train"],
-                frames["validation"],
-                frames["test"],
-                where,
-            )
-        except BaseException:
-            abort.set()  # the other families' compute would be wasted
-            raise
+        item = tune_and_log(
+            family,
+            family_config,
+            tune_settings,
+            frames["train"],
+            frames["validation"],
+            frames["test"],
+            where,
+        )
         return _finished(item)
 
     # Sequential mode runs the same threads one at a time: a family's child run must start
@@ -174,7 +168,7 @@ def _step3_tune_and_log(
         try:
             logged = [future.result() for future in as_completed(futures)]
         except BaseException:
-            abort.set()
+            abort.set()  # a family failed: the others' compute would be wasted
             for future in futures:  # families not started yet (sequential mode)
                 future.cancel()
             raise

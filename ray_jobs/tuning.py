@@ -55,8 +55,7 @@ class AbortStopper(Stopper):
         return self.stop_all()
 
     def stop_all(self) -> bool:
-        event = _ABORTS.get(self.run_name)
-        return event is not None and event.is_set()
+        return _aborted(self.run_name)
 
 
 class TrialProgress(Callback):
@@ -93,7 +92,7 @@ class TrialProgress(Callback):
             self.on_trial(self.done - 1, params, metrics)
         except Exception as error:  # noqa: BLE001  (kept, raised by tune_family)
             self.error = error
-            _ABORTS.setdefault(self.run_name, threading.Event()).set()
+            _abort(self.run_name)
 
     def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         self.done += 1
@@ -116,10 +115,20 @@ def abort_switch(run_name: str) -> Iterator[threading.Event]:
         _ABORTS.pop(run_name, None)
 
 
+def _aborted(run_name: str) -> bool:
+    event = _ABORTS.get(run_name)
+    return event is not None and event.is_set()
+
+
+def _abort(run_name: str) -> None:
+    event = _ABORTS.get(run_name)
+    if event is not None:
+        event.set()
+
+
 def raise_if_aborted(run_name: str, family: str) -> None:
     """Raise Cancelled when another family of the job has failed."""
-    event = _ABORTS.get(run_name)
-    if event is not None and event.is_set():
+    if _aborted(run_name):
         raise Cancelled(f"{family} stopped: another family of the job failed")
 
 

@@ -87,9 +87,13 @@ class BurnoutService:
     """Ingress + model in one replica. `loader` is injectable (tests hand in a real small model)."""
 
     def __init__(self, options: dict[str, Any], loader: Loader | None = None) -> None:
+        import mlflow
+
         self.options = options
         self.model_name = options["model_name"]
         self.tracking_uri = options["tracking_uri"]
+        # One registry client per replica (requests and the follow thread share it).
+        self._registry = mlflow.MlflowClient(self.tracking_uri)
         self.max_body_bytes = int(options["max_body_mb"] * 1024 * 1024)
         self.auth = TokenCheck(options.get("api_token_sha256"))
         self.service = PredictionService(
@@ -147,12 +151,12 @@ class BurnoutService:
     def list_models(self) -> list[dict[str, Any]]:
         from ray_jobs.registry import describe_versions
 
-        return describe_versions(self._client(), self.model_name)
+        return describe_versions(self._registry, self.model_name)
 
     def get_model(self, alias: str) -> dict[str, Any]:
         from ray_jobs.registry import describe_alias
 
-        described = describe_alias(self._client(), self.model_name, alias)
+        described = describe_alias(self._registry, self.model_name, alias)
         if described is None:
             raise NotFound(f"model alias '{alias}' does not exist for '{self.model_name}'")
         return described
@@ -184,7 +188,7 @@ class BurnoutService:
                 if interval and time.monotonic() >= next_registry_check:
                     next_registry_check = time.monotonic() + interval
                     current = {
-                        alias: alias_version(self._client(), self.model_name, alias)
+                        alias: alias_version(self._registry, self.model_name, alias)
                         for alias in self.service.loaded()
                     }
                     self._reload_stale({a: str(v.version) for a, v in current.items() if v})
@@ -197,11 +201,6 @@ class BurnoutService:
         stale = [a for a, v in versions.items() if a in loaded and loaded[a].version != v]
         if stale:
             self.service.reload(stale)
-
-    def _client(self) -> Any:
-        import mlflow
-
-        return mlflow.MlflowClient(self.tracking_uri)
 
     # -- gRPC (method names = RPC names) ----------------------------------------------------------
 

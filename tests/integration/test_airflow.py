@@ -14,6 +14,7 @@ import mlflow
 import pytest
 
 from ray_jobs import s3
+from ray_jobs.batch_predict import DONE
 from ray_jobs.ingest import raw_prefix, upload_synthetic
 from ray_jobs.orchestration import AirflowClient, airflow_bin, airflow_env
 from ray_jobs.settings import Settings
@@ -231,13 +232,13 @@ def test_a_transient_ray_job_failure_is_retried_and_the_run_succeeds(
 
 
 def _published_runs(settings: Settings, name: str) -> list[dict[str, Any]]:
-    """The `_SUCCESS.json` summaries of every batch-scoring run under output root `name`."""
+    """The `_SUCCESS.json` (DONE) summaries of every batch-scoring run under output root `name`."""
     client = s3.client(settings)
     root = s3.S3Uri(settings.bucket_processed, f"{name}/")
     return [
         s3.read_json(client, s3.S3Uri(root.bucket, obj["Key"])) or {}
         for obj in s3.iter_objects(client, root)
-        if obj["Key"].endswith("/_SUCCESS.json")
+        if obj["Key"].endswith(f"/{DONE}")
     ]
 
 
