@@ -104,8 +104,9 @@ def airflow_env(
             # The DAG helpers import ray_jobs.submit / serve_app.smoke from this checkout.
             "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
             "NO_PROXY": "*",
-            # `airflow standalone` starts its components as `airflow ...` from PATH.
+            # Airflow starts task runners as `airflow ...` from PATH.
             "PATH": os.pathsep.join([str(settings.airflow_venv / "bin"), os.environ["PATH"]]),
+            "AIRFLOW_VENV_BIN": str(settings.airflow_venv / "bin"),
         },
     )
 

@@ -117,6 +117,23 @@ def _matching(needle: str) -> list[psutil.Process]:
     return found
 
 
+def tree_usage(pid: int | None) -> tuple[int, int]:
+    """(processes, summed RSS bytes) of a process and all its descendants; (0, 0) if gone."""
+    if pid is None:
+        return 0, 0
+    try:
+        root = psutil.Process(pid)
+        tree = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return 0, 0
+    count = rss = 0
+    for process in tree:
+        with contextlib.suppress(psutil.Error):
+            rss += process.memory_info().rss
+            count += 1
+    return count, rss
+
+
 def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
     """True when something accepts TCP connections on host:port."""
     with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=timeout):

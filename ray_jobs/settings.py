@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 from pathlib import Path
 from typing import Literal
@@ -29,6 +30,10 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     run_dir: Path = Path(".run")
+    # Unix sockets (Ray's, HAProxy's) need short paths (see ray_jobs/run_paths.py); empty means
+    # /tmp/br-<hash of run_dir>, whatever the checkout's depth.
+    socket_dir: Path | None = None
+    log_level: str = Field("INFO", pattern=r"(?i)^(debug|info|warning|error)$")
 
     s3_access_key: SecretStr = Field(min_length=3)
     s3_secret_key: SecretStr = Field(min_length=8)
@@ -98,6 +103,9 @@ class Settings(BaseSettings):
                 "ray_auth_token must be set (>= 16 characters) when ray_auth_mode is 'token'"
             )
         self.run_dir = self.run_dir.expanduser().resolve()
+        if self.socket_dir is None:
+            self.socket_dir = default_socket_dir(self.run_dir)
+        self.socket_dir = self.socket_dir.expanduser().resolve()
         self.airflow_venv = self.airflow_venv.expanduser().resolve()
         return self
 
@@ -137,6 +145,12 @@ class Settings(BaseSettings):
             raw = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
             env[f"{ENV_PREFIX}{name.upper()}"] = raw
         return env
+
+
+def default_socket_dir(run_dir: Path) -> Path:
+    """/tmp/br-<10 hex of the run folder>: unique per stack, short at any checkout depth."""
+    digest = hashlib.sha256(str(run_dir).encode()).hexdigest()[:10]
+    return Path("/tmp") / f"br-{digest}"
 
 
 def _describe(error: ValidationError) -> str:

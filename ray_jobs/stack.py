@@ -22,10 +22,10 @@ from pathlib import Path
 import httpx
 import typer
 
-from ray_jobs import cli, loopback, s3
+from ray_jobs import airflow_local, cli, loopback, run_paths, s3
 from ray_jobs.errors import BurnoutError, ServiceUnavailable
-from ray_jobs.orchestration import airflow_bin, airflow_env
-from ray_jobs.processes import Owned, port_open, wait_until
+from ray_jobs.orchestration import airflow_bin, airflow_env, airflow_home
+from ray_jobs.processes import Owned, port_open, tree_usage, wait_until
 from ray_jobs.settings import Settings, child_env, get_settings
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,6 @@ log = logging.getLogger(__name__)
 START_TIMEOUT_S = 90.0
 SERVICES = ("s3", "mlflow", "ray")
 OPTIONAL = ("airflow",)  # started on request (`make airflow`), not by a plain `up`
-REPLICA_PORTS = 50  # per protocol: ingress replicas of one stack (HTTP, then gRPC)
 
 
 @dataclass(frozen=True)
@@ -159,11 +158,11 @@ class Stack:
 
     def _ray(self) -> Service:
         st = self.settings
-        temp_dir = self.run_dir / "ray"
+        temp_dir = run_paths.ray_temp_dir(st)
         base = st.ray_internal_base_port
 
         def argv() -> list[str]:
-            temp_dir.mkdir(parents=True, exist_ok=True)
+            run_paths.prepare(st)
             return [
                 _bin("ray"),
                 "start",
@@ -177,6 +176,8 @@ class Stack:
                 f"--dashboard-host={st.host}",
                 f"--dashboard-port={st.ray_dashboard_port}",
                 f"--temp-dir={temp_dir}",
+                # `ray start` always runs a Ray Client server when ray[client]'s packages are
+                # installed (ray[default] brings them); it gets a port of this stack's block.
                 f"--ray-client-server-port={base}",
                 f"--node-manager-port={base + 1}",
                 f"--object-manager-port={base + 2}",
@@ -211,7 +212,8 @@ class Stack:
         url = f"http://{st.host}:{st.airflow_port}"
 
         def argv() -> list[str]:
-            return [airflow_bin(st), "standalone"]
+            airflow_bin(st)  # a clear error if Airflow's venv is missing
+            return [sys.executable, "-m", airflow_local.MODULE, str(airflow_home(st))]
 
         def healthy() -> bool:
             return _http_ok(f"{url}/api/v2/monitor/health")
@@ -220,7 +222,7 @@ class Stack:
             "airflow",
             url,
             st.airflow_port,
-            "standalone",
+            f"{airflow_local.MODULE} {airflow_home(st)}",
             argv,
             healthy,
             # Airflow's venv may serve other homes: stop by process group only, never by pattern.
@@ -241,6 +243,7 @@ class Stack:
         S3 comes first (MLflow stores artifacts there); MLflow and Ray then start side by side.
         """
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        run_paths.prepare(self.settings)
         first = [n for n in names if n == "s3"]
         rest = [n for n in names if n != "s3"]
         for batch in (first, rest):
@@ -280,6 +283,8 @@ class Stack:
             stopped = dict(zip(names, pool.map(self._down_one, names), strict=True))
         for name, was_running in stopped.items():
             log.info("%s %s", name, "stopped" if was_running else "was not running")
+        if not any(self.owned(n).pid() for n in (*SERVICES, *OPTIONAL)):
+            run_paths.remove(self.settings)
 
     def _down_one(self, name: str) -> bool:
         service = self.services[name]
@@ -290,15 +295,23 @@ class Stack:
         )
 
     def status(self) -> list[dict[str, str]]:
-        """One row per service: name, URL, PID and health."""
+        """One row per service: name, URL, PID, health, processes and resident memory."""
         rows = []
         for name, service in self.services.items():
             pid = self.owned(name).pid()
             if name in OPTIONAL and pid is None:
                 continue
             health = "healthy" if service.healthy() else ("starting/unhealthy" if pid else "down")
+            count, rss = tree_usage(pid)
             rows.append(
-                {"service": name, "url": service.url, "pid": str(pid or "-"), "health": health}
+                {
+                    "service": name,
+                    "url": service.url,
+                    "pid": str(pid or "-"),
+                    "health": health,
+                    "processes": str(count),
+                    "rss": f"{rss / 2**30:.2f} GiB",
+                }
             )
         return rows
 
@@ -309,6 +322,9 @@ class Stack:
         extra: dict[str, str] = {}
         if name == "mlflow":
             extra = {
+                # MLflow's job runner (six huey consumers, ~1.8 GiB) serves GenAI features this
+                # project never uses; tracking, registry and artifacts do not need it.
+                "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
                 "MLFLOW_S3_ENDPOINT_URL": st.s3_endpoint_url,
                 "AWS_ACCESS_KEY_ID": st.s3_access_key.get_secret_value(),
                 "AWS_SECRET_ACCESS_KEY": st.s3_secret_key.get_secret_value(),
@@ -323,39 +339,9 @@ class Stack:
                 "PATH": path,
                 "PYTHONPATH": _pythonpath(loopback.SITE_DIR if st.on_loopback else None),
                 "RAY_DATA_USE_DATASOURCE_V2": "0",
-                **_serve_env(st, self.run_dir),
+                **run_paths.haproxy_env(st),
             }
         return child_env(st, extra)
-
-
-def _serve_env(st: Settings, run_dir: Path) -> dict[str, str]:
-    """Serve's fast path: HTTP and gRPC served by each ingress replica, HAProxy in front.
-
-    The Python proxy costs most of the throughput on 2 cores (see docs/benchmarks.md). HAProxy
-    keeps its config, sockets and state under the run folder instead of a shared /tmp folder, and
-    each stack gets its own replica port range: Ray's default range is shared by every cluster on
-    the host, and a second stack's HAProxy could otherwise reach the first stack's replica.
-    """
-    if not st.serve_haproxy:
-        return {}
-    folder = run_dir / "haproxy"
-    base = st.serve_replica_base_port
-    folder.mkdir(parents=True, exist_ok=True)
-    return {
-        "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
-        "RAY_SERVE_ENABLE_HA_PROXY": "1",
-        "RAY_SERVE_HAPROXY_CONFIG_FILE_LOC": str(folder / "haproxy.cfg"),
-        "RAY_SERVE_HAPROXY_SOCKET_PATH": str(folder / "admin.sock"),
-        "RAY_SERVE_HAPROXY_SERVER_STATE_BASE": str(folder),
-        "RAY_SERVE_HAPROXY_SERVER_STATE_FILE": str(folder / "server-state"),
-        "RAY_SERVE_HAPROXY_METRICS_SOCKET_PATH": str(folder / "metrics.sock"),
-        "RAY_SERVE_HAPROXY_STATS_PORT": str(st.serve_haproxy_stats_port),
-        "RAY_SERVE_HAPROXY_METRICS_PORT": str(st.serve_haproxy_metrics_port),
-        "RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT": str(base),
-        "RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT": str(base + REPLICA_PORTS - 1),
-        "RAY_SERVE_DIRECT_INGRESS_MIN_GRPC_PORT": str(base + REPLICA_PORTS),
-        "RAY_SERVE_DIRECT_INGRESS_MAX_GRPC_PORT": str(base + 2 * REPLICA_PORTS - 1),
-    }
 
 
 def _pythonpath(site: str | None = None) -> str:
@@ -390,11 +376,16 @@ def _http_ok(url: str, headers: dict[str, str] | None = None) -> bool:
 
 
 def format_status(rows: list[dict[str, str]]) -> str:
-    """A plain-text table."""
-    headers = ["service", "url", "pid", "health"]
-    widths = {h: max(len(h), *(len(r[h]) for r in rows)) for h in headers}
+    """A plain-text table, with a total of processes and memory (summed RSS)."""
+    headers = ["service", "url", "pid", "health", "processes", "rss"]
+    total = {h: "" for h in headers}
+    total["service"] = "total"
+    total["processes"] = str(sum(int(r["processes"]) for r in rows))
+    total["rss"] = f"{sum(float(r['rss'].split()[0]) for r in rows):.2f} GiB"
+    shown = [*rows, total]
+    widths = {h: max(len(h), *(len(r[h]) for r in shown)) for h in headers}
     lines = ["  ".join(h.ljust(widths[h]) for h in headers)]
-    lines += ["  ".join(r[h].ljust(widths[h]) for h in headers) for r in rows]
+    lines += ["  ".join(r[h].ljust(widths[h]) for h in headers) for r in shown]
     return "\n".join(lines)
 
 

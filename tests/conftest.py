@@ -24,6 +24,7 @@ REPO = Path(__file__).resolve().parent.parent
 REAL_TRAIN_CSV = REPO.parent / "shared" / "data" / "employee_burnout_train.csv"
 
 log = logging.getLogger(__name__)
+DEEP_RUN_DIR = 150  # characters: deeper than any socket path limit allows on its own
 
 
 def _free(port: int) -> bool:
@@ -76,8 +77,10 @@ def make_settings(run_dir: Path, base: int) -> Settings:
 @pytest.fixture(scope="session")
 def stack() -> Iterator[Stack]:
     """The whole local stack, started once per test session and always stopped."""
-    # A short path: Ray puts unix sockets under its temp dir (107-character limit).
-    run_dir = Path(tempfile.mkdtemp(prefix="br-", dir="/tmp"))
+    # Deliberately deep, like a real checkout nested in a workspace: unix sockets (Ray's,
+    # HAProxy's) must still fit their length limits (ray_jobs/run_paths.py).
+    top = Path(tempfile.mkdtemp(prefix="br-", dir="/tmp"))
+    run_dir = deep_folder(top)
     settings = make_settings(run_dir, free_port_block())
     instance = Stack(settings)
     try:
@@ -85,12 +88,22 @@ def stack() -> Iterator[Stack]:
         yield instance
     finally:
         instance.down()
-        leftovers = processes_mentioning(str(run_dir))
+        leftovers = processes_mentioning(str(run_dir)) + processes_mentioning(
+            str(settings.socket_dir)
+        )
         for process in leftovers:
             process.kill()
-        shutil.rmtree(run_dir, ignore_errors=True)
+        shutil.rmtree(top, ignore_errors=True)
     # `down` must stop everything the stack (and Serve inside Ray) started.
     assert not leftovers, [" ".join(p.info["cmdline"] or [])[:200] for p in leftovers]
+
+
+def deep_folder(top: Path, depth: int = DEEP_RUN_DIR) -> Path:
+    """A run folder at least `depth` characters long under `top`."""
+    folder = top / "workspace" / "burnout-ray" / ".run"
+    while len(str(folder)) < depth:
+        folder = top / "a-nested-monorepo-folder" / folder.relative_to(top)
+    return folder
 
 
 def processes_mentioning(needle: str) -> list[psutil.Process]:
