@@ -59,7 +59,8 @@ def check(settings: Settings) -> None:
         if len(path.encode()) > limit:
             raise ConfigError(
                 f"unix socket path {path} is {len(path.encode())} bytes, over the {limit} "
-                f"{who} allows: set BURNOUT_SOCKET_DIR to a shorter folder (now {socket_dir(settings)})"
+                f"{who} allows: set BURNOUT_SOCKET_DIR to a shorter folder "
+                f"(now {socket_dir(settings)})"
             )
 
 
