@@ -11,7 +11,7 @@ UV_VERSION := 0.13.9
 DEMO_ROWS ?= 20000
 DEMO_TRIALS ?= 4
 PYTEST_ARGS ?=
-STUBS := serve_app/protos/burnout_pb2.py serve_app/protos/burnout_pb2_grpc.py
+PROTOS := $(wildcard serve_app/protos/*.proto)
 
 .PHONY: help install airflow-install airflow up down status demo data etl train serve reliability test test-unit test-integration lint format lock clean reset
 
@@ -19,19 +19,18 @@ help: ## Show this help
 	@grep -hE '^[a-zA-Z_.-]+:.*?## ' $(MAKEFILE_LIST) | \
 		awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
 
-$(VENV)/.installed: pyproject.toml requirements/lock.txt
+# .venv gets the dev lock (the runtime lock plus test and lint tools); images and cluster nodes
+# install requirements/lock.txt only. Building the project (setup.py) generates the gRPC stubs,
+# so a changed .proto reinstalls it.
+$(VENV)/.installed: pyproject.toml setup.py requirements/lock.txt requirements/dev-lock.txt $(PROTOS)
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required (set PYTHON=...)")'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
-	$(UV) pip install --quiet --python $(PY) -r requirements/lock.txt
-	$(UV) pip install --quiet --python $(PY) --no-deps -e .
+	$(UV) pip install --quiet --python $(PY) -r requirements/dev-lock.txt
+	$(UV) pip install --quiet --python $(PY) --no-deps --reinstall-package burnout-ray --refresh-package burnout-ray -e .
 	touch $@
 
-# gRPC stubs are generated, never committed or edited (package-qualified imports for Serve's proxy).
-$(STUBS): serve_app/protos/burnout.proto $(VENV)/.installed
-	$(PY) -m grpc_tools.protoc -I . --python_out=. --grpc_python_out=. serve_app/protos/burnout.proto
-
-install: $(VENV)/.installed $(STUBS) ## Create .venv, install the locked dependencies and this project
+install: $(VENV)/.installed ## Create .venv, install the locked dependencies and this project (`burnout` CLI)
 
 # Airflow gets its own virtualenv (its pins clash with ray[serve]'s); the project is installed
 # without dependencies so DAG helpers can use ray_jobs.submit, which needs no ray.
@@ -104,8 +103,9 @@ format: install ## Format and auto-fix with ruff
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-lock: install ## Re-resolve requirements/lock.txt and requirements/airflow-lock.txt
-	$(UV) pip compile pyproject.toml --extra dev --python-version 3.11 --no-header --quiet -o requirements/lock.txt
+lock: install ## Re-resolve requirements/lock.txt (runtime), dev-lock.txt (+ test/lint) and airflow-lock.txt
+	$(UV) pip compile pyproject.toml --python-version 3.11 --no-header --quiet -o requirements/lock.txt
+	$(UV) pip compile pyproject.toml --extra dev -c requirements/lock.txt --python-version 3.11 --no-header --quiet -o requirements/dev-lock.txt
 	$(UV) pip compile requirements/airflow.in --python-version 3.11 --no-header --quiet -o requirements/airflow-lock.txt
 
 clean: ## Remove caches (keeps .venv, .env and local data)

@@ -17,13 +17,12 @@ WORKDIR /app
 COPY requirements/lock.txt requirements/postgres.txt requirements/
 RUN uv pip install --system --no-cache -r requirements/lock.txt -r requirements/postgres.txt
 
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY features features
 COPY ray_jobs ray_jobs
 COPY serve_app serve_app
 COPY configs configs
-# gRPC stubs are generated, never committed (package-qualified imports for Serve's proxy).
-RUN python -m grpc_tools.protoc -I . --python_out=. --grpc_python_out=. serve_app/protos/burnout.proto \
-    && uv pip install --system --no-cache --no-deps -e .
+# Building the project generates the gRPC stubs (setup.py); they are never committed.
+RUN uv pip install --system --no-cache --no-deps -e .
 
 USER burnout
