@@ -7,6 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 AIRFLOW_VENV := .venv-airflow
 UV := $(VENV)/bin/uv
+BURNOUT := $(VENV)/bin/burnout
 UV_VERSION := 0.13.9
 DEMO_ROWS ?= 20000
 DEMO_TRIALS ?= 4
@@ -43,7 +44,7 @@ $(AIRFLOW_VENV)/.installed: requirements/airflow-lock.txt pyproject.toml $(VENV)
 airflow-install: $(AIRFLOW_VENV)/.installed ## Create .venv-airflow with the locked Airflow 3
 
 airflow: up airflow-install ## Start Airflow (standalone) on 127.0.0.1:8080 with this project's DAGs
-	$(PY) -m ray_jobs.stack up --only airflow
+	$(BURNOUT) up --only airflow
 	@echo "Airflow UI: http://127.0.0.1:$${BURNOUT_AIRFLOW_PORT:-8080} (user admin, password BURNOUT_AIRFLOW_ADMIN_PASSWORD in .env)"
 
 # A new .env gets every setting with fresh secrets; an existing one keeps its values and only
@@ -60,28 +61,28 @@ airflow: up airflow-install ## Start Airflow (standalone) on 127.0.0.1:8080 with
 	@chmod 600 .env
 
 up: install .env ## Start the local stack (S3, MLflow, Ray head); idempotent
-	$(PY) -m ray_jobs.stack up
+	$(BURNOUT) up
 
 down: ## Stop the local stack and Airflow (data stays in .run/)
-	@test -x $(PY) && $(PY) -m ray_jobs.stack down || true
+	@test -x $(BURNOUT) && $(BURNOUT) down || true
 
 status: install .env ## Show each local service, its URL and health
-	$(PY) -m ray_jobs.stack status
+	$(BURNOUT) status
 
 data: up ## Upload DEMO_ROWS synthetic rows to s3://data/raw/demo/
-	$(PY) -m ray_jobs.ingest synthetic --rows $(DEMO_ROWS) --seed 42 --name demo
+	$(BURNOUT) ingest synthetic --rows $(DEMO_ROWS) --seed 42 --name demo
 
 etl: up ## Run the ETL on s3://data/raw/demo/ as a Ray job (Jobs API)
-	$(PY) -m ray_jobs.submit -- python -m ray_jobs.etl --input s3://data/raw/demo/
+	$(BURNOUT) etl --input s3://data/raw/demo/
 
 train: up ## Tune LightGBM, KNN and SVM on the latest dataset version (Ray job); TRIALS=N overrides
-	$(PY) -m ray_jobs.submit -- python -m ray_jobs.train $(if $(TRIALS),--trials $(TRIALS),)
+	$(BURNOUT) train $(if $(TRIALS),--trials $(TRIALS),)
 
 serve: up ## Deploy the Serve app (REST+GraphQL :8800, gRPC :50051) with the champion model
-	$(PY) -m serve_app.deploy up
+	$(BURNOUT) serve up
 
 demo: up airflow-install ## Start everything, let Airflow run the pipeline on demo data, call all APIs
-	$(PY) -m ray_jobs.demo --rows $(DEMO_ROWS) --trials $(DEMO_TRIALS)
+	$(BURNOUT) demo --rows $(DEMO_ROWS) --trials $(DEMO_TRIALS)
 
 reliability: up ## Load with a model swap, a killed replica and autoscaling -> docs/reliability.md (~6 min)
 	$(PY) -m benchmarks.reliability

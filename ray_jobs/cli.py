@@ -14,9 +14,22 @@ from ray_jobs.errors import BurnoutError
 log = logging.getLogger("burnout")
 
 
+def log_level() -> str:
+    """BURNOUT_LOG_LEVEL from the environment, else from `.env` (as settings read it), else INFO.
+
+    Read before (and apart from) the settings, so that invalid settings are still logged.
+    """
+    level = os.environ.get("BURNOUT_LOG_LEVEL")
+    if not level:
+        from dotenv import dotenv_values
+
+        level = dotenv_values(".env").get("BURNOUT_LOG_LEVEL")
+    return (level or "INFO").upper()
+
+
 def configure_logging() -> None:
     """Plain timestamped lines on stderr; level from BURNOUT_LOG_LEVEL (default INFO)."""
-    level = os.environ.get("BURNOUT_LOG_LEVEL", "INFO").upper()
+    level = log_level()
     logging.basicConfig(
         level=level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -117,21 +117,27 @@ def _matching(needle: str) -> list[psutil.Process]:
     return found
 
 
-def tree_usage(pid: int | None) -> tuple[int, int]:
-    """(processes, summed RSS bytes) of a process and all its descendants; (0, 0) if gone."""
+def tree_usage(pid: int | None) -> tuple[int, int, int]:
+    """(processes, summed RSS, summed PSS) of a process and its descendants; zeros if gone.
+
+    RSS counts pages shared between processes (Ray's forked dashboard modules, say) once per
+    process; PSS splits them among their sharers, so the PSS sum is the real footprint.
+    """
     if pid is None:
-        return 0, 0
+        return 0, 0, 0
     try:
         root = psutil.Process(pid)
         tree = [root, *root.children(recursive=True)]
     except psutil.Error:
-        return 0, 0
-    count = rss = 0
+        return 0, 0, 0
+    count = rss = pss = 0
     for process in tree:
         with contextlib.suppress(psutil.Error):
-            rss += process.memory_info().rss
+            memory = process.memory_full_info()
+            rss += memory.rss
+            pss += getattr(memory, "pss", memory.rss)  # PSS is Linux-only
             count += 1
-    return count, rss
+    return count, rss, pss
 
 
 def port_open(host: str, port: int, timeout: float = 0.5) -> bool:

@@ -302,7 +302,7 @@ class Stack:
             if name in OPTIONAL and pid is None:
                 continue
             health = "healthy" if service.healthy() else ("starting/unhealthy" if pid else "down")
-            count, rss = tree_usage(pid)
+            count, rss, pss = tree_usage(pid)
             rows.append(
                 {
                     "service": name,
@@ -311,6 +311,7 @@ class Stack:
                     "health": health,
                     "processes": str(count),
                     "rss": f"{rss / 2**30:.2f} GiB",
+                    "pss": f"{pss / 2**30:.2f} GiB",
                 }
             )
         return rows
@@ -376,12 +377,13 @@ def _http_ok(url: str, headers: dict[str, str] | None = None) -> bool:
 
 
 def format_status(rows: list[dict[str, str]]) -> str:
-    """A plain-text table, with a total of processes and memory (summed RSS)."""
-    headers = ["service", "url", "pid", "health", "processes", "rss"]
+    """A plain-text table, with a total of processes and memory (summed RSS and PSS)."""
+    headers = ["service", "url", "pid", "health", "processes", "rss", "pss"]
     total = {h: "" for h in headers}
     total["service"] = "total"
     total["processes"] = str(sum(int(r["processes"]) for r in rows))
-    total["rss"] = f"{sum(float(r['rss'].split()[0]) for r in rows):.2f} GiB"
+    for memory in ("rss", "pss"):
+        total[memory] = f"{sum(float(r[memory].split()[0]) for r in rows):.2f} GiB"
     shown = [*rows, total]
     widths = {h: max(len(h), *(len(r[h]) for r in shown)) for h in headers}
     lines = ["  ".join(h.ljust(widths[h]) for h in headers)]
@@ -423,7 +425,7 @@ def down(
 
 @app.command()
 def status() -> None:
-    """Print each service, its URL, PID and health; exit 1 if any is not healthy."""
+    """Print each service: URL, PID, health, processes, memory; exit 1 if any is unhealthy."""
     rows = Stack(get_settings()).status()
     typer.echo(format_status(rows))
     if any(r["health"] != "healthy" for r in rows):

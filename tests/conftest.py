@@ -106,6 +106,21 @@ def deep_folder(top: Path, depth: int = DEEP_RUN_DIR) -> Path:
     return folder
 
 
+def require_real_data(path: Path = REAL_TRAIN_CSV) -> Path:
+    """The real public file; skip without it on a developer's machine, fail under CI=true."""
+    if path.exists():
+        return path
+    message = f"real dataset not present: {path} (../shared/data beside the checkout)"
+    if os.environ.get("CI", "").lower() in {"true", "1"}:
+        pytest.fail(f"CI=true and the {message}", pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def real_train_csv() -> Path:
+    return require_real_data()
+
+
 def processes_mentioning(needle: str) -> list[psutil.Process]:
     """Processes (not this one) whose command line contains needle, e.g. a stack's run folder."""
     return [

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import mlflow
@@ -20,7 +21,7 @@ from ray_jobs.ingest import raw_prefix, upload_file, upload_synthetic
 from ray_jobs.settings import Settings, child_env
 from ray_jobs.stack import Stack
 from ray_jobs.submit import JobsClient, run_job, summary_line
-from tests.conftest import REAL_TRAIN_CSV, REPO, run_module
+from tests.conftest import REPO, run_module
 from tests.integration.conftest import read_parquet
 
 pytestmark = pytest.mark.integration
@@ -199,12 +200,9 @@ def test_failed_job_fails_the_submission_with_rays_message(settings: Settings) -
     assert "FAILED" in result.stderr and "no CSV files" in result.stdout + result.stderr
 
 
-@pytest.mark.skipif(
-    not REAL_TRAIN_CSV.exists(), reason="real dataset not present in ../shared/data"
-)
-def test_real_file(settings: Settings) -> None:
+def test_real_file(settings: Settings, real_train_csv: Path) -> None:
     target = raw_prefix(settings, "kaggle-train")
-    upload_file(settings, REAL_TRAIN_CSV, target)
+    upload_file(settings, real_train_csv, target)
     result = run_module(settings, "ray_jobs.etl", "--input", str(target))
     assert result.returncode == 0, result.stderr
     version = summary_line(result.stdout)["dataset_version"]

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import mlflow
@@ -25,7 +26,7 @@ from ray_jobs.settings import Settings, child_env
 from ray_jobs.stack import Stack
 from ray_jobs.submit import summary_line
 from ray_jobs.train import DEFAULT_CONFIG, load_config
-from tests.conftest import REAL_TRAIN_CSV, REPO, run_module
+from tests.conftest import REPO, run_module
 from tests.integration.conftest import read_parquet
 
 pytestmark = pytest.mark.integration
@@ -234,12 +235,9 @@ def test_mlflow_outage_mid_training_leaves_the_registry_unchanged(
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    not REAL_TRAIN_CSV.exists(), reason="real dataset not present in ../shared/data"
-)
-def test_quality_on_the_real_file(settings: Settings) -> None:
+def test_quality_on_the_real_file(settings: Settings, real_train_csv: Path) -> None:
     target = raw_prefix(settings, "quality-real")
-    upload_file(settings, REAL_TRAIN_CSV, target)
+    upload_file(settings, real_train_csv, target)
     etl_run = run_module(settings, "ray_jobs.etl", "--input", str(target))
     assert etl_run.returncode == 0, etl_run.stderr
     version = summary_line(etl_run.stdout)["dataset_version"]

@@ -1,28 +1,72 @@
 """The demo: synthetic data, then Airflow runs the pipeline (ETL -> training -> serving reload ->
 smoke test, each a Ray job or a call to the Serve app); then one call per protocol and what to open.
 
-python -m ray_jobs.demo --rows 20000     (what `make demo` runs after `make up`)
+    burnout demo --rows 20000     (what `make demo` runs after `make up`)
+
+Each step has a name and the log to open when it fails; a failure prints the step, a one-line
+cause and that log (the traceback goes to `<run_dir>/logs/demo-error.log`) and leaves the stack
+running for inspection.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import shlex
 import time
+import traceback
+from collections.abc import Iterator
 from typing import Any
 
 import typer
 
-from ray_jobs import cli, s3
+from ray_jobs import s3
 from ray_jobs.errors import BurnoutError
 from ray_jobs.ingest import raw_prefix, upload_synthetic
-from ray_jobs.orchestration import AirflowClient
+from ray_jobs.orchestration import AirflowClient, airflow_home
 from ray_jobs.settings import Settings, get_settings
 from ray_jobs.stack import Stack
+from serve_app import smoke
+from serve_app.deploy import deploy
 
 log = logging.getLogger(__name__)
 
 PIPELINE = "burnout_pipeline"
+
+
+class DemoFailed(BurnoutError):
+    """A named step of the demo failed; the message says which, why, and where to look."""
+
+    exit_code = 1
+
+
+def one_line(error: BaseException, limit: int = 300) -> str:
+    """The gist of an error: its type and first non-empty line (Ray's run to dozens)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    text = lines[0] if lines else ""
+    if not isinstance(error, BurnoutError):
+        text = f"{type(error).__name__}: {text}" if text else type(error).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+@contextlib.contextmanager
+def step(settings: Settings, name: str, log_hint: str) -> Iterator[None]:
+    """Run one step; turn any failure into DemoFailed naming the step, cause and log."""
+    log.info("demo: %s", name)
+    try:
+        yield
+    except Exception as error:  # noqa: BLE001  (any failure of the step: reported, not hidden)
+        details = settings.run_dir / "logs" / "demo-error.log"
+        details.parent.mkdir(parents=True, exist_ok=True)
+        details.write_text(f"step: {name}\n\n{traceback.format_exc()}")
+        raise DemoFailed(
+            f"demo failed at step '{name}': {one_line(error)}\n"
+            f"  look at:    {log_hint}\n"
+            f"  traceback:  {details}\n"
+            "  the stack is still running for inspection: `burnout status`; "
+            "`make down` stops it"
+        ) from None
 
 
 def _champion(training: dict[str, Any]) -> str:
@@ -61,14 +105,14 @@ burnout-ray demo finished in {seconds:.0f} s
 
 Open
   MLflow UI         {settings.mlflow_tracking_uri}   (experiments 'etl' and 'training')
-  Ray dashboard     {settings.ray_address}   (Jobs tab; token: BURNOUT_RAY_AUTH_TOKEN in .env)
+  Ray dashboard     {settings.ray_address}   (asks for a token: paste what `burnout token` prints)
   S3 endpoint       {settings.s3_endpoint_url}   (keys in .env)
 
 Try
-  make status                                   health of every local service
-  .venv/bin/python -m ray_jobs.ingest upload ../shared/data/employee_burnout_train.csv --name kaggle
-  .venv/bin/python -m ray_jobs.submit -- python -m ray_jobs.etl --input s3://{settings.bucket_data}/raw/kaggle/
-  make train                                    tune all families on the latest dataset version
+  burnout status                                health, processes and memory of every service
+  burnout ingest upload ../shared/data/employee_burnout_train.csv --name kaggle
+  burnout etl --input s3://{settings.bucket_data}/raw/kaggle/
+  burnout train --trials 8                      tune all families on the latest dataset version
   make down                                     stop everything (data stays in .run/)
 """
 
@@ -87,16 +131,28 @@ def _run_pipeline(settings: Settings, source: str, trials: int) -> tuple[dict, d
         "BURNOUT_AIRFLOW_ADMIN_PASSWORD in .env)\n"
     )
     if finished["run"]["state"] != "success":
-        raise BurnoutError(f"the pipeline failed in Airflow\n{report}")
+        failed = [task for task, state in finished["tasks"].items() if state == "failed"]
+        raise BurnoutError(f"Airflow run {run_id} failed at task(s) {', '.join(failed) or '?'}")
     etl = airflow.xcom(PIPELINE, run_id, "etl")
     training = airflow.xcom(PIPELINE, run_id, "train")
     return etl, training, report
 
 
-def _calls(settings: Settings) -> str:
-    """One sample call per protocol to the Serve app."""
-    from serve_app import smoke
+def grpcurl_line(settings: Settings) -> str:
+    """The same Predict call with grpcurl (Serve's gRPC proxy answers server reflection)."""
+    body = json.dumps({"records": [smoke.SAMPLE]})
+    headers = " ".join(
+        f"-H {shlex.quote(f'{k}: {v}')}"
+        for k, v in smoke.grpc_metadata(settings.serve_app_name, settings.api_token())
+    )
+    return (
+        f"grpcurl -plaintext {headers} -d {shlex.quote(body)} "
+        f"{settings.host}:{settings.serve_grpc_port} burnout.v1.BurnoutService/Predict"
+    )
 
+
+def _calls(settings: Settings) -> str:
+    """One sample call per protocol to the Serve app, and how to make it yourself."""
     base = f"http://{settings.host}:{settings.serve_http_port}"
     lines = [
         "",
@@ -106,35 +162,39 @@ def _calls(settings: Settings) -> str:
         f"  gRPC     {settings.host}:{settings.serve_grpc_port} BurnoutService/Predict"
         f"  -> {json.dumps(smoke.grpc_predict(settings))}",
         f"  docs     {base}/docs   GraphiQL {base}/graphql",
+        f"  yourself {grpcurl_line(settings)}",
         "",
     ]
     return "\n".join(lines)
 
 
-app = typer.Typer(help=__doc__, pretty_exceptions_enable=False, add_completion=False)
-
-
-@app.command()
 def main(
     rows: int = typer.Option(20_000, min=1_000, help="synthetic rows to generate"),
     seed: int = typer.Option(42, help="generator seed"),
     trials: int = typer.Option(4, min=1, help="trials per model family"),
 ) -> None:
     """Generate demo data, let Airflow run the pipeline on Ray, then call every protocol."""
-    from serve_app.deploy import deploy
-
     started = time.monotonic()
     settings = get_settings()
+    logs = settings.run_dir / "logs"
+    serve_logs = settings.run_dir / "ray" / "session_latest" / "logs" / "serve"
+    task_logs = airflow_home(settings) / "logs" / f"dag_id={PIPELINE}"
     target = raw_prefix(settings, "demo")
-    s3.delete_prefix(s3.client(settings), target)
-    upload_synthetic(settings, rows, seed, target)
-    Stack(settings).up(("airflow",))
+    with step(settings, "upload demo data to S3", str(logs / "s3.log")):
+        s3.delete_prefix(s3.client(settings), target)
+        upload_synthetic(settings, rows, seed, target)
+    with step(settings, "start Airflow", str(logs / "airflow.log")):
+        Stack(settings).up(("airflow",))
     # Serving first: the pipeline's last steps reload it and ask it for a prediction.
-    deploy(settings)
-    etl, training, report = _run_pipeline(settings, str(target), trials)
+    with step(settings, "deploy the Serve application", f"{serve_logs}/"):
+        deploy(settings)
+    with step(
+        settings,
+        "run the pipeline in Airflow (ETL, training, reload, smoke test)",
+        f"{task_logs}/ and the Jobs tab of {settings.ray_address}",
+    ):
+        etl, training, report = _run_pipeline(settings, str(target), trials)
+    with step(settings, "call REST, GraphQL and gRPC", f"{serve_logs}/"):
+        calls = _calls(settings)
     summary = _summary(settings, etl, training, time.monotonic() - started)
-    typer.echo(summary + report + _calls(settings))
-
-
-if __name__ == "__main__":
-    cli.run(app)
+    typer.echo(summary + report + calls)

@@ -1,0 +1,1 @@
+"""The outermost ring: what a person runs on a laptop (the `burnout` command)."""
