@@ -199,7 +199,7 @@ def _manifest(
 def _step6_log_to_mlflow(settings: Settings, manifest: dict[str, Any]) -> str:
     import mlflow
 
-    mlflow.set_experiment(EXPERIMENT)
+    tracking.use_experiment(EXPERIMENT)
     version = manifest["dataset_version"]
     with mlflow.start_run(run_name=f"etl-{version}") as run:
         mlflow.set_tags({"dataset_version": version, "input_uri": manifest["input"]["uri"]})

@@ -41,3 +41,18 @@ def check_reachable(settings: Settings) -> None:
             f"MLflow tracking server at {uri} is unreachable: start the local stack with "
             "`make up` or set BURNOUT_MLFLOW_TRACKING_URI"
         )
+
+
+# MLflow 3's UI opens an experiment without this tag as a GenAI one (traces, judges); ours are
+# classic model training, so the UI should open on their runs.
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
+
+
+def use_experiment(name: str) -> None:
+    """Make `name` the active experiment (created if needed), tagged as model training."""
+    import mlflow
+
+    experiment = mlflow.set_experiment(name)
+    if experiment.tags.get("mlflow.experimentKind") is None:
+        for key, value in EXPERIMENT_KIND.items():
+            mlflow.MlflowClient().set_experiment_tag(experiment.experiment_id, key, value)

@@ -79,7 +79,7 @@ def run_training(
     frames = _step2_read_splits(settings, manifest)
     registering = False
     try:
-        mlflow.set_experiment(EXPERIMENT)
+        tracking.use_experiment(EXPERIMENT)
         with mlflow.start_run(run_name=f"train-{version}") as parent:
             mlflow.set_tags(
                 {

@@ -10,6 +10,7 @@ from strawberry.fastapi import GraphQLRouter
 from strawberry.scalars import JSON
 
 from ray_jobs.errors import InvalidInput, ModelUnavailable, NotFound, TooLarge
+from serve_app.web_ui import OfflineGraphQLRouter
 
 
 @strawberry.input(description="One employee; nulls are imputed by the model's pipeline.")
@@ -145,4 +146,4 @@ def build_router(backend: Any) -> GraphQLRouter:
     async def context() -> dict[str, Any]:
         return {"backend": backend}
 
-    return GraphQLRouter(SCHEMA, context_getter=context, graphql_ide="graphiql")
+    return OfflineGraphQLRouter(SCHEMA, context_getter=context, graphql_ide="graphiql")

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from pydantic_core import to_json
 
 from ray_jobs.errors import InvalidInput, ModelUnavailable, NotFound, TooLarge
+from serve_app import web_ui
 from serve_app.auth import CHALLENGE, OPEN_PATHS, TokenCheck
 from serve_app.schemas import EmployeeRecord, PredictRequest, PredictResponse
 
@@ -63,8 +64,11 @@ def _install_guard(app: FastAPI, backend: Backend) -> None:
     @app.middleware("http")
     async def guard(request: Request, call_next: Any) -> Any:
         """The API token (when configured), then the body size, before anything is parsed."""
-        if request.url.path not in OPEN_PATHS and not backend.auth.allows(
-            request.headers.get("authorization")
+        path = request.url.path
+        if (
+            path not in OPEN_PATHS
+            and not path.startswith(web_ui.ASSET_PREFIXES)
+            and not backend.auth.allows(request.headers.get("authorization"))
         ):
             response = _error(401, "missing or invalid API token (Authorization: Bearer)")
             response.headers.update(CHALLENGE)
@@ -77,7 +81,7 @@ def _install_guard(app: FastAPI, backend: Backend) -> None:
 
 def build_app(backend: Backend, graphql_router: Any | None = None) -> FastAPI:
     """Routes over the backend; one prediction path for every endpoint."""
-    app = FastAPI(
+    app = web_ui.create_app(
         title="burnout-ray",
         description="Employee burn-rate predictions: REST here, GraphQL at /graphql, and gRPC",
         version="1",
@@ -131,6 +135,7 @@ def build_app(backend: Backend, graphql_router: Any | None = None) -> FastAPI:
 
     if graphql_router is not None:
         app.include_router(graphql_router, prefix="/graphql")
+        web_ui.mount_graphiql_assets(app)
     return app
 
 
