@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import random
@@ -128,6 +129,34 @@ def processes_mentioning(needle: str) -> list[psutil.Process]:
         for p in psutil.process_iter(["cmdline"])
         if needle in " ".join(p.info["cmdline"] or []) and p.pid != os.getpid()
     ]
+
+
+def stack_listeners(settings: Settings) -> list[tuple[str, int, str]]:
+    """(address, port, process name) of every listening TCP socket of the stack's processes:
+    those naming its run or socket folder, and all their descendants."""
+    roots = processes_mentioning(str(settings.run_dir))
+    roots += processes_mentioning(str(settings.socket_dir))
+    pids = {p.pid for p in roots}
+    for process in roots:
+        try:
+            pids.update(child.pid for child in process.children(recursive=True))
+        except psutil.NoSuchProcess:
+            continue
+    found = []
+    for conn in psutil.net_connections(kind="inet"):
+        if conn.status == psutil.CONN_LISTEN and conn.pid in pids:
+            try:
+                found.append((conn.laddr.ip, conn.laddr.port, psutil.Process(conn.pid).name()))
+            except psutil.NoSuchProcess:
+                continue
+    return found
+
+
+def is_loopback(host: str) -> bool:
+    address = ipaddress.ip_address(host)
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    return address.is_loopback
 
 
 @pytest.fixture(scope="session")

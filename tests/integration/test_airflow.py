@@ -20,7 +20,7 @@ from ray_jobs.orchestration import AirflowClient, airflow_bin, airflow_env
 from ray_jobs.settings import Settings
 from ray_jobs.stack import Stack
 from ray_jobs.submit import JobsClient
-from tests.conftest import REPO
+from tests.conftest import REPO, is_loopback, stack_listeners
 
 pytestmark = pytest.mark.integration
 
@@ -177,6 +177,19 @@ def standalone(settings: Settings, stack: Stack) -> Iterator[AirflowClient]:
         yield client
     finally:
         stack.down(("airflow",))
+
+
+def test_airflow_listens_on_loopback_only_and_runs_no_log_server(
+    settings: Settings, standalone: AirflowClient
+) -> None:
+    listeners = stack_listeners(settings)
+    airflow = [(h, p, n) for h, p, n in listeners if p == settings.airflow_port]
+    assert airflow, listeners  # the check sees Airflow's api-server
+    exposed = sorted({(h, p, n) for h, p, n in listeners if not is_loopback(h)})
+    assert not exposed, f"listening beyond loopback: {exposed}"
+    # Airflow's log servers (scheduler 8793, triggerer 8794) bind every interface: not started.
+    assert not [n for _, _, n in listeners if "serve-logs" in n or "serve_logs" in n]
+    assert not {8793, 8794} & {p for _, p, _ in listeners}
 
 
 def _score(settings: Settings, standalone: AirflowClient, name: str, rows: int) -> str:

@@ -2,51 +2,25 @@
 
 from __future__ import annotations
 
-import ipaddress
 import secrets
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import psutil
 import pytest
 from pydantic import SecretStr
 
 from ray_jobs.settings import Settings
 from serve_app import smoke
-from tests.conftest import processes_mentioning, run_module
+from tests.conftest import is_loopback, run_module, stack_listeners
 
 pytestmark = pytest.mark.integration
-
-
-def _stack_processes(settings: Settings) -> set[int]:
-    """Every process the stack started (they name its run folder) and their descendants."""
-    roots = processes_mentioning(str(settings.run_dir))
-    pids = {p.pid for p in roots}
-    for process in roots:
-        try:
-            pids.update(child.pid for child in process.children(recursive=True))
-        except psutil.NoSuchProcess:
-            continue
-    return pids
-
-
-def _is_loopback(host: str) -> bool:
-    address = ipaddress.ip_address(host)
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        address = address.ipv4_mapped
-    return address.is_loopback
 
 
 def test_every_listening_socket_of_the_stack_and_serve_binds_loopback(
     settings: Settings, served: dict[str, Any]
 ) -> None:
-    pids = _stack_processes(settings)
-    listeners = [
-        (c.laddr.ip, c.laddr.port, psutil.Process(c.pid).name())
-        for c in psutil.net_connections(kind="inet")
-        if c.status == psutil.CONN_LISTEN and c.pid in pids
-    ]
+    listeners = stack_listeners(settings)
     ports = {port for _, port, _ in listeners}
     # The check must see the stack: S3, MLflow, Ray's GCS and dashboard, Serve's front door
     # (HAProxy: HTTP, gRPC, stats, Prometheus), Ray's own ports and a replica's direct ingress.
@@ -67,7 +41,7 @@ def test_every_listening_socket_of_the_stack_and_serve_binds_loopback(
         settings.serve_replica_base_port <= port < settings.serve_replica_base_port + 100
         for port in ports
     ), "no replica direct-ingress port seen"
-    exposed = sorted({(h, p, n) for h, p, n in listeners if not _is_loopback(h)})
+    exposed = sorted({(h, p, n) for h, p, n in listeners if not is_loopback(h)})
     assert not exposed, f"listening beyond loopback: {exposed}"
 
 

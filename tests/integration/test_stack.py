@@ -80,3 +80,47 @@ def test_port_taken_by_a_stranger_is_reported(stack: Stack, tmp_path: object) ->
         with pytest.raises(ServiceUnavailable, match=f"port {base}"):
             other.up(("s3",))
     other.down()
+
+
+def test_sockets_get_short_paths_although_the_run_folder_is_deep(settings: Settings) -> None:
+    import psutil
+
+    from ray_jobs.run_paths import UNIX_MAX
+    from tests.conftest import DEEP_RUN_DIR
+
+    assert len(str(settings.run_dir)) >= DEEP_RUN_DIR
+    assert settings.socket_dir is not None
+    listening = [
+        c.laddr
+        for c in psutil.net_connections(kind="unix")
+        if isinstance(c.laddr, str) and c.laddr.startswith(f"{settings.socket_dir}/")
+    ]
+    names = {path.rsplit("/", 1)[-1] for path in listening}
+    assert {"plasma_store", "raylet"} <= names, listening
+    assert all(len(path.encode()) <= UNIX_MAX for path in listening)
+    # Ray's logs still live in the run folder: its temp dir there is what the short link names.
+    assert (settings.run_dir / "ray" / "session_latest" / "logs").is_dir()
+
+
+def test_status_counts_processes_and_memory(stack: Stack) -> None:
+    rows = {r["service"]: r for r in stack.status()}
+    assert int(rows["ray"]["processes"]) > 5  # gcs, raylet, dashboard, agents...
+    for row in rows.values():
+        rss, pss = (float(row[k].split()[0]) for k in ("rss", "pss"))
+        assert 0 < pss <= rss, row
+
+
+def test_a_failed_demo_names_the_step_and_leaves_the_stack_up(stack: Stack) -> None:
+    result = run_module(
+        stack.settings,
+        "local_stack.cli",
+        "demo",
+        "--rows",
+        "1000",
+        extra_env={"BURNOUT_AIRFLOW_VENV": "/nonexistent/airflow-venv"},
+        timeout=300,
+    )
+    assert result.returncode == 1
+    assert "demo failed at step 'start Airflow': Airflow is not installed in" in result.stderr
+    assert "look at:" in result.stderr and "Traceback" not in result.stderr
+    assert all(r["health"] == "healthy" for r in stack.status())

@@ -1,0 +1,66 @@
+"""The `burnout` command: its subcommands, log level from .env, and the demo's failure report."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from local_stack.demo import DemoFailed, one_line, step
+from ray_jobs import cli
+from ray_jobs.errors import ServiceUnavailable
+from ray_jobs.settings import load_settings
+
+SUBCOMMANDS = ["up", "down", "status", "ingest", "etl", "train", "batch-predict", "submit"]
+SUBCOMMANDS += ["serve", "demo", "token"]
+
+
+def test_burnout_help_lists_every_subcommand() -> None:
+    script = Path(sys.executable).parent / "burnout"
+    result = subprocess.run(
+        [str(script), "--help"], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    for name in SUBCOMMANDS:
+        assert f" {name} " in result.stdout, name
+
+
+def test_log_level_comes_from_dotenv_unless_the_environment_sets_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("BURNOUT_LOG_LEVEL", raising=False)
+    assert cli.log_level() == "INFO"
+    (tmp_path / ".env").write_text("BURNOUT_LOG_LEVEL=debug\n")
+    assert cli.log_level() == "DEBUG"
+    monkeypatch.setenv("BURNOUT_LOG_LEVEL", "warning")
+    assert cli.log_level() == "WARNING"
+
+
+def test_one_line_keeps_the_gist_of_a_long_error() -> None:
+    error = RuntimeError("\nHAProxy crashed during startup\n" + "\n".join(["frame"] * 60))
+    assert one_line(error) == "RuntimeError: HAProxy crashed during startup"
+    assert one_line(ServiceUnavailable("ray is down\nlog tail")) == "ray is down"
+    assert len(one_line(ValueError("x" * 1000))) == 300
+
+
+def test_a_failed_step_names_itself_its_cause_and_its_log(tmp_path: Path) -> None:
+    settings = load_settings(
+        _env_file=None,
+        run_dir=tmp_path,
+        s3_access_key="key",
+        s3_secret_key="secret-key",
+        ray_auth_token="t" * 24,
+    )
+    with pytest.raises(DemoFailed) as failure, step(settings, "deploy serving", "serve.log"):
+        raise RuntimeError("HAProxy crashed during startup\n" + "frame\n" * 60)
+    message = str(failure.value)
+    assert message.startswith(
+        "demo failed at step 'deploy serving': RuntimeError: HAProxy crashed during startup"
+    )
+    assert "serve.log" in message and "still running" in message
+    assert message.count("\n") < 6
+    traceback_file = tmp_path / "logs" / "demo-error.log"
+    assert "Traceback" in traceback_file.read_text() and str(traceback_file) in message
