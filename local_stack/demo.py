@@ -13,10 +13,14 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import shlex
+import shutil
+import sys
 import time
 import traceback
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -64,9 +68,17 @@ def step(settings: Settings, name: str, log_hint: str) -> Iterator[None]:
             f"demo failed at step '{name}': {one_line(error)}\n"
             f"  look at:    {log_hint}\n"
             f"  traceback:  {details}\n"
-            "  the stack is still running for inspection: `burnout status`; "
+            f"  the stack is still running for inspection: `{burnout()} status`; "
             "`make down` stops it"
         ) from None
+
+
+def burnout() -> str:
+    """How to call the `burnout` command from here (it lives in the venv, maybe not on PATH)."""
+    script = Path(sys.executable).parent / "burnout"
+    if shutil.which("burnout") == str(script):
+        return "burnout"
+    return os.path.relpath(script) if script.is_relative_to(Path.cwd()) else str(script)
 
 
 def _champion(training: dict[str, Any]) -> str:
@@ -93,7 +105,8 @@ def _summary(
 ) -> str:
     version = etl["dataset_version"]
     processed = f"s3://{settings.bucket_processed}/{version}/"
-    runs = f"{settings.mlflow_tracking_uri}/#/experiments/{training['experiment_id']}"
+    runs = f"{settings.mlflow_tracking_uri}/#/experiments/{training['experiment_id']}/runs"
+    cmd = burnout()
     return f"""
 burnout-ray demo finished in {seconds:.0f} s
 
@@ -105,14 +118,14 @@ burnout-ray demo finished in {seconds:.0f} s
 
 Open
   MLflow UI         {settings.mlflow_tracking_uri}   (experiments 'etl' and 'training')
-  Ray dashboard     {settings.ray_address}   (asks for a token: paste what `burnout token` prints)
+  Ray dashboard     {settings.ray_address}   (asks for a token: paste what `{cmd} token` prints)
   S3 endpoint       {settings.s3_endpoint_url}   (keys in .env)
 
 Try
-  burnout status                                health, processes and memory of every service
-  burnout ingest upload ../shared/data/employee_burnout_train.csv --name kaggle
-  burnout etl --input s3://{settings.bucket_data}/raw/kaggle/
-  burnout train --trials 8                      tune all families on the latest dataset version
+  {cmd} status                      health, processes and memory of every service
+  {cmd} ingest upload ../shared/data/employee_burnout_train.csv --name kaggle
+  {cmd} etl --input s3://{settings.bucket_data}/raw/kaggle/
+  {cmd} train --trials 8            tune all families on the latest dataset version
   make down                                     stop everything (data stays in .run/)
 """
 
