@@ -124,3 +124,15 @@ def test_a_failed_demo_names_the_step_and_leaves_the_stack_up(stack: Stack) -> N
     assert "demo failed at step 'start Airflow': Airflow is not installed in" in result.stderr
     assert "look at:" in result.stderr and "Traceback" not in result.stderr
     assert all(r["health"] == "healthy" for r in stack.status())
+
+
+def test_mlflow_runs_without_its_job_runner(stack: Stack) -> None:
+    """MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false keeps the six huey consumers (1.8 GiB) away; an
+    MLflow upgrade that renames the switch brings them back and fails this."""
+    import psutil
+
+    pid = stack.owned("mlflow").pid()
+    assert pid is not None
+    tree = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+    commands = [" ".join(p.cmdline()) for p in tree]
+    assert not [c for c in commands if "huey" in c], commands
