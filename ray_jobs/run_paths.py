@@ -12,6 +12,7 @@ run folder (the kernel limits the path string, not the resolved one).
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -69,6 +70,10 @@ def prepare(settings: Settings) -> Path:
     check(settings)
     folder = socket_dir(settings)
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if folder.stat().st_uid != os.getuid():  # /tmp is shared: never use somebody else's folder
+        raise ConfigError(
+            f"socket folder {folder} belongs to another user: set BURNOUT_SOCKET_DIR elsewhere"
+        )
     target = settings.run_dir / "ray"
     target.mkdir(parents=True, exist_ok=True)
     link = ray_temp_dir(settings)
