@@ -18,12 +18,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-import yaml
 
-from features.models import FAMILIES
-from ray_jobs import cli, datasets, s3, tracking
+from ray_jobs import cli, datasets, s3, tracking, train_config
 from ray_jobs.cluster import connect
-from ray_jobs.errors import BurnoutError, ConfigError, ServiceUnavailable
+from ray_jobs.errors import BurnoutError, ServiceUnavailable
 from ray_jobs.family_runs import TEST_METRICS, Logged, Tracking, tune_and_log
 from ray_jobs.registry import Promotion, promote_if_better
 from ray_jobs.settings import Settings, get_settings
@@ -46,20 +44,8 @@ class Registered:
 
 
 def load_config(path: Path, trials: int | None, families: list[str] | None) -> dict[str, Any]:
-    """The versioned training config, with optional overrides for quick runs."""
-    try:
-        config = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as error:
-        raise ConfigError(f"cannot read training config {path}: {error}") from None
-    unknown = set(families or []) - set(FAMILIES)
-    if unknown:
-        raise ConfigError(f"unknown families {sorted(unknown)}; choose from {', '.join(FAMILIES)}")
-    chosen = families or list(config["families"])
-    config["families"] = {f: dict(config["families"][f]) for f in chosen}
-    if trials is not None:
-        for family in config["families"].values():
-            family["num_samples"] = trials
-    return config
+    """The versioned training config, validated (see `train_config`), with optional overrides."""
+    return train_config.load(path, trials, families)
 
 
 def run_training(
