@@ -20,6 +20,8 @@ from typing import Annotated, Any
 
 import httpx
 import typer
+from websockets.exceptions import ConnectionClosedOK, WebSocketException
+from websockets.sync.client import connect
 
 from ray_jobs import cli
 from ray_jobs.errors import BurnoutError, ServiceUnavailable
@@ -135,24 +137,68 @@ class JobsClient:
         poll_s: float = 1.0,
         sink: Callable[[str], None] | None = _stdout,
     ) -> dict[str, Any]:
-        """Poll to a terminal state, passing new log output to `sink`; stop the job on timeout."""
+        """Wait for a terminal state, streaming the job's log to `sink`; stop the job on timeout.
+
+        The log comes from the Jobs API's tail endpoint (a WebSocket that sends each new chunk
+        once and closes when the job ends), not by re-reading the whole log every second, which
+        costs a long job's log length at every poll.
+        """
         deadline = time.monotonic() + timeout_s
+        if sink is not None:
+            try:
+                self._follow(submission_id, deadline, sink)
+            except (OSError, WebSocketException) as error:
+                log.warning("cannot tail the log of %s (%s); polling it", submission_id, error)
+                self._poll_logs(submission_id, deadline, poll_s, sink)
+        while True:
+            info = self.status(submission_id) or {"status": "PENDING"}
+            if info["status"] in TERMINAL:
+                return info
+            self._check_deadline(submission_id, deadline)
+            time.sleep(poll_s)
+
+    def _follow(self, submission_id: str, deadline: float, sink: Callable[[str], None]) -> None:
+        url = f"ws{self.address.removeprefix('http')}/api/jobs/{submission_id}/logs/tail"
+        with connect(
+            url,
+            additional_headers=self.headers,
+            proxy=None,
+            open_timeout=self.timeout,
+            max_size=None,
+            # Ray's dashboard relays this socket from its JobHead subprocess and drops it at
+            # once when permessage-deflate is negotiated (ray 2.60): ask for no compression.
+            compression=None,
+        ) as socket:
+            while True:
+                self._check_deadline(submission_id, deadline)
+                try:
+                    chunk = socket.recv(timeout=min(5.0, max(0.1, deadline - time.monotonic())))
+                except TimeoutError:
+                    continue
+                except ConnectionClosedOK:
+                    return
+                sink(chunk if isinstance(chunk, str) else chunk.decode(errors="replace"))
+
+    def _poll_logs(
+        self, submission_id: str, deadline: float, poll_s: float, sink: Callable[[str], None]
+    ) -> None:
+        """The fallback: read the whole log each poll and pass on what is new."""
         shown = 0
         while True:
             info = self.status(submission_id) or {"status": "PENDING"}
-            if sink is not None:
-                text = self.logs(submission_id)
-                if len(text) > shown:
-                    sink(text[shown:])
-                    shown = len(text)
+            text = self.logs(submission_id)
+            if len(text) > shown:
+                sink(text[shown:])
+                shown = len(text)
             if info["status"] in TERMINAL:
-                return info
-            if time.monotonic() > deadline:
-                self.stop(submission_id)
-                raise JobFailed(
-                    f"Ray job {submission_id} timed out after {timeout_s:.0f} s; stopped it"
-                )
+                return
+            self._check_deadline(submission_id, deadline)
             time.sleep(poll_s)
+
+    def _check_deadline(self, submission_id: str, deadline: float) -> None:
+        if time.monotonic() > deadline:
+            self.stop(submission_id)
+            raise JobFailed(f"Ray job {submission_id} ran past its timeout; stopped it")
 
 
 def summary_line(text: str) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import shlex
 import time
 
 import pytest
@@ -66,3 +67,21 @@ def test_an_interrupted_wait_stops_the_ray_job(client: JobsClient) -> None:
         assert time.monotonic() < deadline, "the Ray job kept running after its caller died"
         time.sleep(0.5)
     assert client.status(key)["status"] == "STOPPED"  # type: ignore[index]
+
+
+def test_the_log_is_streamed_from_the_tail_endpoint_each_line_once(
+    client: JobsClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = _key("tail")
+    chunks: list[str] = []
+    # The whole log is not re-read while the job runs (it was, every second, before).
+    monkeypatch.setattr(JobsClient, "logs", lambda *_: pytest.fail("polled the whole log"))
+    lines = ["import time", "for i in range(5):", "    print(f'line {i}'); time.sleep(0.4)"]
+    script = "\n".join(lines)
+    run_on(client, f"python -c {shlex.quote(script)}", key, timeout_s=120, sink=chunks.append)
+    monkeypatch.undo()
+    streamed = "".join(chunks)
+    assert [line for line in streamed.splitlines() if line.startswith("line ")] == [
+        f"line {i}" for i in range(5)
+    ]
+    assert streamed == client.logs(key)
