@@ -11,8 +11,8 @@ from pathlib import Path
 
 import psutil
 
-from ray_jobs.settings import Settings
-from ray_jobs.stack import Stack
+from local_stack.stack import Stack
+from ray_jobs.core.settings import Settings
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 

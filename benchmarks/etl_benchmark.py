@@ -18,9 +18,9 @@ from pathlib import Path
 import typer
 
 from benchmarks.common import TreeSampler, baseline_rss, machine, ray_head_pid, write_section
-from ray_jobs import cli
+from ray_jobs.core import cli
+from ray_jobs.core.settings import child_env, get_settings
 from ray_jobs.ingest import raw_prefix, upload_file, upload_synthetic
-from ray_jobs.settings import child_env, get_settings
 from ray_jobs.submit import summary_line
 
 log = logging.getLogger(__name__)

@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 import typer
 
-from ray_jobs import cli
-from ray_jobs.settings import get_settings
+from ray_jobs.core import cli
+from ray_jobs.core.settings import get_settings
 from serve_app.smoke import GRAPHQL_QUERY, bearer, camel, grpc_metadata
 
 log = logging.getLogger(__name__)

@@ -16,9 +16,9 @@ from typing import Any
 import typer
 import uvicorn
 
-from ray_jobs import cli, tracking
-from ray_jobs.errors import InvalidInput, NotFound
-from ray_jobs.settings import get_settings
+from ray_jobs.core import cli, tracking
+from ray_jobs.core.errors import InvalidInput, NotFound
+from ray_jobs.core.settings import get_settings
 from serve_app.auth import TokenCheck
 from serve_app.predictor import AdaptiveWait, LoadedModel, PredictionService, registry_loader
 from serve_app.rest import build_app

@@ -37,9 +37,9 @@ import typer
 from benchmarks.common import every, machine, write_section
 from benchmarks.loadgen import warmup_s
 from benchmarks.serve_bench import sample_records
-from ray_jobs import cli, tracking
-from ray_jobs.errors import BurnoutError, ServiceUnavailable
-from ray_jobs.settings import Settings, child_env, get_settings
+from ray_jobs.core import cli, tracking
+from ray_jobs.core.errors import BurnoutError, ServiceUnavailable
+from ray_jobs.core.settings import Settings, child_env, get_settings
 from serve_app.deploy import deploy, replicas, wait_healthy, wait_running
 from serve_app.smoke import bearer
 

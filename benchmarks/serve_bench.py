@@ -31,9 +31,9 @@ import typer
 from benchmarks.common import DOCS, machine, write_section
 from features.schema import BURN_RATE, RAW_COLUMNS
 from features.synthetic import generate
-from ray_jobs import cli, tracking
-from ray_jobs.errors import ServiceUnavailable
-from ray_jobs.settings import Settings, child_env, get_settings
+from ray_jobs.core import cli, tracking
+from ray_jobs.core.errors import ServiceUnavailable
+from ray_jobs.core.settings import Settings, child_env, get_settings
 from serve_app.deploy import wait_healthy
 from serve_app.predictor import registry_loader
 

@@ -18,8 +18,8 @@ import time
 import typer
 
 from benchmarks.common import TreeSampler, machine, ray_head_pid, write_section
-from ray_jobs import cli
-from ray_jobs.settings import child_env, get_settings
+from ray_jobs.core import cli
+from ray_jobs.core.settings import child_env, get_settings
 from ray_jobs.submit import summary_line
 
 log = logging.getLogger(__name__)

@@ -20,9 +20,9 @@ from urllib.parse import urlsplit
 
 import typer
 
-from ray_jobs import cli
-from ray_jobs.errors import BurnoutError
-from ray_jobs.settings import Settings, get_settings
+from ray_jobs.core import cli
+from ray_jobs.core.errors import BurnoutError
+from ray_jobs.core.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 

@@ -18,10 +18,11 @@ import shlex
 
 import typer
 
-from local_stack import demo
-from ray_jobs import cli, ingest, stack, submit
-from ray_jobs.errors import ConfigError
-from ray_jobs.settings import get_settings
+from local_stack import demo, stack
+from ray_jobs import ingest, submit
+from ray_jobs.core import cli
+from ray_jobs.core.errors import ConfigError
+from ray_jobs.core.settings import get_settings
 from serve_app import deploy
 
 PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}

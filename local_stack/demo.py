@@ -25,12 +25,12 @@ from typing import Any
 
 import typer
 
-from ray_jobs import s3
-from ray_jobs.errors import BurnoutError
+from local_stack.airflow_service import AirflowClient, airflow_home
+from local_stack.stack import Stack
+from ray_jobs.core import s3
+from ray_jobs.core.errors import BurnoutError
+from ray_jobs.core.settings import Settings, get_settings
 from ray_jobs.ingest import raw_prefix, upload_synthetic
-from ray_jobs.orchestration import AirflowClient, airflow_home
-from ray_jobs.settings import Settings, get_settings
-from ray_jobs.stack import Stack
 from serve_app import smoke
 from serve_app.deploy import deploy
 

@@ -24,11 +24,11 @@ import typer
 from features.risk import clip_burn_rate, risk_level
 from features.schema import FEATURE_NAMES, RAW_TO_NAME
 from features.validation import validate
-from ray_jobs import cli, s3, tracking
-from ray_jobs.cluster import connect
-from ray_jobs.errors import ModelUnavailable, NotFound
-from ray_jobs.registry import load_version
-from ray_jobs.settings import Settings, get_settings
+from ray_jobs.core import cli, s3, tracking
+from ray_jobs.core.cluster import connect
+from ray_jobs.core.errors import ModelUnavailable, NotFound
+from ray_jobs.core.registry import load_version
+from ray_jobs.core.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +141,7 @@ def score(
 def _resolve(settings: Settings, alias: str) -> str:
     import mlflow
 
-    from ray_jobs.registry import alias_version
+    from ray_jobs.core.registry import alias_version
 
     version = alias_version(
         mlflow.MlflowClient(settings.mlflow_tracking_uri), settings.model_name, alias

@@ -11,14 +11,14 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from features.synthetic import DEFAULT_CHUNK_ROWS, generate_chunks
-from ray_jobs import cli, s3
-from ray_jobs.errors import NotFound
-from ray_jobs.settings import Settings, get_settings
+from ray_jobs.core import cli, s3
+from ray_jobs.core.errors import NotFound
+from ray_jobs.core.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -26,18 +26,6 @@ log = logging.getLogger(__name__)
 def raw_prefix(settings: Settings, name: str) -> s3.S3Uri:
     """s3://<data bucket>/raw/<name>/"""
     return s3.S3Uri(settings.bucket_data, f"raw/{name.strip('/')}/")
-
-
-def raw_csv_objects(client: Any, source: s3.S3Uri) -> list[dict[str, Any]]:
-    """The non-empty CSV files under a prefix (key, size, ETag), sorted; NotFound if none."""
-    s3.require_bucket(client, source.bucket)
-    objects = s3.files(client, source, ".csv")
-    if not objects:
-        raise NotFound(
-            f"no CSV files under {source}: upload some with `python -m ray_jobs.ingest synthetic` "
-            "or `python -m ray_jobs.ingest upload FILE`"
-        )
-    return objects
 
 
 def upload_synthetic(
@@ -106,7 +94,7 @@ def check(input_uri: str = typer.Option(..., "--input", help="s3://bucket/prefix
     settings = get_settings()
     client = s3.client(settings)
     s3.check_reachable(settings, client)
-    objects = raw_csv_objects(client, s3.S3Uri.parse(input_uri))
+    objects = s3.raw_csv_objects(client, s3.S3Uri.parse(input_uri))
     summary = {"input": input_uri, "files": len(objects), "bytes": sum(o["size"] for o in objects)}
     log.info("%d CSV files (%d bytes) under %s", summary["files"], summary["bytes"], input_uri)
     typer.echo(json.dumps(summary))

@@ -17,10 +17,10 @@ from typing import Any
 import httpx
 import typer
 
-from ray_jobs import cli, tracking
-from ray_jobs.cluster import connect
-from ray_jobs.errors import ServiceUnavailable
-from ray_jobs.settings import Settings, get_settings
+from ray_jobs.core import cli, tracking
+from ray_jobs.core.cluster import connect
+from ray_jobs.core.errors import ServiceUnavailable
+from ray_jobs.core.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from ray import serve
 
-from ray_jobs.errors import (
+from ray_jobs.core.errors import (
     BurnoutError,
     InvalidInput,
     ModelUnavailable,
@@ -149,12 +149,12 @@ class BurnoutService:
         }
 
     def list_models(self) -> list[dict[str, Any]]:
-        from ray_jobs.registry import describe_versions
+        from ray_jobs.core.registry import describe_versions
 
         return describe_versions(self._registry, self.model_name)
 
     def get_model(self, alias: str) -> dict[str, Any]:
-        from ray_jobs.registry import describe_alias
+        from ray_jobs.core.registry import describe_alias
 
         described = describe_alias(self._registry, self.model_name, alias)
         if described is None:
@@ -174,7 +174,7 @@ class BurnoutService:
         alias moved without a reload call)."""
         import ray
 
-        from ray_jobs.registry import alias_version
+        from ray_jobs.core.registry import alias_version
 
         interval = float(self.options.get("poll_interval_s") or 0)
         next_registry_check = time.monotonic() + interval
@@ -391,7 +391,7 @@ def app_builder(args: dict[str, str]) -> Any:
     Settings come from the environment of the Ray cluster (BURNOUT_*), `args` may override the
     registry URI or model name.
     """
-    from ray_jobs.settings import get_settings
+    from ray_jobs.core.settings import get_settings
 
     settings = get_settings()
     overrides = {

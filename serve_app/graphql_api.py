@@ -9,7 +9,7 @@ from graphql import GraphQLError
 from strawberry.fastapi import GraphQLRouter
 from strawberry.scalars import JSON
 
-from ray_jobs.errors import InvalidInput, ModelUnavailable, NotFound, TooLarge
+from ray_jobs.core.errors import InvalidInput, ModelUnavailable, NotFound, TooLarge
 from serve_app.web_ui import OfflineGraphQLRouter
 
 

@@ -20,7 +20,7 @@ import pandas as pd
 from features.risk import clip_burn_rate, risk_level
 from features.schema import FEATURE_NAMES
 from features.validation import validate
-from ray_jobs.errors import InvalidInput, ModelUnavailable, NotFound, TooLarge
+from ray_jobs.core.errors import InvalidInput, ModelUnavailable, NotFound, TooLarge
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ def registry_loader(tracking_uri: str, model_name: str) -> Loader:
     def load(alias: str) -> LoadedModel:
         import mlflow
 
-        from ray_jobs.registry import alias_version, describe_versions, load_version
+        from ray_jobs.core.registry import alias_version, describe_versions, load_version
 
         client = mlflow.MlflowClient(tracking_uri)
         version = alias_version(client, model_name, alias)

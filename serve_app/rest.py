@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import ValidationError
 from pydantic_core import to_json
 
-from ray_jobs.errors import InvalidInput, ModelUnavailable, NotFound, TooLarge
+from ray_jobs.core.errors import InvalidInput, ModelUnavailable, NotFound, TooLarge
 from serve_app import web_ui
 from serve_app.auth import CHALLENGE, OPEN_PATHS, TokenCheck
 from serve_app.schemas import EmployeeRecord, PredictRequest, PredictResponse

@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from ray_jobs.settings import Settings
+from ray_jobs.core.settings import Settings
 
 SAMPLE = {
     "employee_id": "demo-1",

@@ -18,8 +18,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from ray_jobs.settings import Settings, child_env, load_settings
-from ray_jobs.stack import Stack
+from local_stack.stack import Stack
+from ray_jobs.core.settings import Settings, child_env, load_settings
 
 REPO = Path(__file__).resolve().parent.parent
 REAL_TRAIN_CSV = REPO.parent / "shared" / "data" / "employee_burnout_train.csv"
@@ -79,7 +79,7 @@ def make_settings(run_dir: Path, base: int) -> Settings:
 def stack() -> Iterator[Stack]:
     """The whole local stack, started once per test session and always stopped."""
     # Deliberately deep, like a real checkout nested in a workspace: unix sockets (Ray's,
-    # HAProxy's) must still fit their length limits (ray_jobs/run_paths.py).
+    # HAProxy's) must still fit their length limits (local_stack/run_paths.py).
     top = Path(tempfile.mkdtemp(prefix="br-", dir="/tmp"))
     run_dir = deep_folder(top)
     settings = make_settings(run_dir, free_port_block())

@@ -9,10 +9,11 @@ import pandas as pd
 import pyarrow.dataset as pads
 import pytest
 
-from ray_jobs import s3
+from ray_jobs.core import s3
+from ray_jobs.core.jobs_client import JobsClient
+from ray_jobs.core.settings import Settings
 from ray_jobs.ingest import raw_prefix, upload_synthetic
-from ray_jobs.settings import Settings
-from ray_jobs.submit import JobsClient, run_job, summary_line
+from ray_jobs.submit import run_job, summary_line
 from tests.conftest import run_module
 
 

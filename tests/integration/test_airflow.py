@@ -13,13 +13,13 @@ from typing import Any
 import mlflow
 import pytest
 
-from ray_jobs import s3
+from local_stack.airflow_service import AirflowClient, airflow_bin, airflow_env
+from local_stack.stack import Stack
 from ray_jobs.batch_predict import DONE
+from ray_jobs.core import s3
+from ray_jobs.core.jobs_client import JobsClient
+from ray_jobs.core.settings import Settings
 from ray_jobs.ingest import raw_prefix, upload_synthetic
-from ray_jobs.orchestration import AirflowClient, airflow_bin, airflow_env
-from ray_jobs.settings import Settings
-from ray_jobs.stack import Stack
-from ray_jobs.submit import JobsClient
 from tests.conftest import REPO, is_loopback, stack_listeners
 
 pytestmark = pytest.mark.integration

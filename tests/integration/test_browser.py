@@ -10,7 +10,7 @@ import mlflow
 import pytest
 
 from local_stack.browser_check import check_pages, chromium
-from ray_jobs.settings import Settings
+from ray_jobs.core.settings import Settings
 
 pytestmark = pytest.mark.integration
 

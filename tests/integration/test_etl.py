@@ -15,12 +15,13 @@ import pytest
 from features.schema import RAW_HEADER
 from features.splitting import SPLITS, split_of
 from features.synthetic import generate
-from ray_jobs import s3
-from ray_jobs.etl_batch import CLEAN_SCHEMA
+from local_stack.stack import Stack
+from ray_jobs.core import s3
+from ray_jobs.core.jobs_client import JobsClient
+from ray_jobs.core.settings import Settings, child_env
+from ray_jobs.etl.batch import CLEAN_SCHEMA
 from ray_jobs.ingest import raw_prefix, upload_file, upload_synthetic
-from ray_jobs.settings import Settings, child_env
-from ray_jobs.stack import Stack
-from ray_jobs.submit import JobsClient, run_job, summary_line
+from ray_jobs.submit import run_job, summary_line
 from tests.conftest import REPO, run_module
 from tests.integration.conftest import read_parquet
 

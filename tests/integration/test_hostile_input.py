@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
-from ray_jobs.settings import Settings
+from ray_jobs.core.settings import Settings
 
 pytestmark = pytest.mark.integration
 

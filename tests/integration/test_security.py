@@ -10,7 +10,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from ray_jobs.settings import Settings
+from ray_jobs.core.settings import Settings
 from serve_app import smoke
 from tests.conftest import is_loopback, run_module, stack_listeners
 

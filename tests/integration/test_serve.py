@@ -16,7 +16,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from features.risk import risk_level
-from ray_jobs.settings import Settings
+from ray_jobs.core.settings import Settings
 from ray_jobs.submit import summary_line
 from serve_app.protos import burnout_pb2 as pb
 from serve_app.protos import burnout_pb2_grpc
@@ -403,7 +403,7 @@ def test_a_reload_reaches_every_replica(
 
 def test_batch_scoring_on_s3_files(settings: Settings, trained: dict[str, Any]) -> None:
     from features.synthetic import generate
-    from ray_jobs import s3
+    from ray_jobs.core import s3
     from ray_jobs.ingest import raw_prefix
     from tests.integration.conftest import read_parquet
 

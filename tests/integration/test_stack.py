@@ -5,9 +5,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from ray_jobs import s3
-from ray_jobs.settings import Settings
-from ray_jobs.stack import Stack, format_status
+from local_stack.stack import Stack, format_status
+from ray_jobs.core import s3
+from ray_jobs.core.settings import Settings
 from tests.conftest import run_module
 
 pytestmark = pytest.mark.integration
@@ -21,7 +21,7 @@ def test_status_reports_every_service_healthy(stack: Stack) -> None:
 
 
 def test_status_cli_prints_a_table(settings: Settings) -> None:
-    result = run_module(settings, "ray_jobs.stack", "status")
+    result = run_module(settings, "local_stack.cli", "status")
     assert result.returncode == 0, result.stderr
     assert "mlflow" in result.stdout and "healthy" in result.stdout
 
@@ -69,7 +69,7 @@ def test_s3_data_survives_a_restart(stack: Stack) -> None:
 def test_port_taken_by_a_stranger_is_reported(stack: Stack, tmp_path: object) -> None:
     import socket
 
-    from ray_jobs.errors import ServiceUnavailable
+    from ray_jobs.core.errors import ServiceUnavailable
     from tests.conftest import free_port_block, make_settings
 
     base = free_port_block()
@@ -85,7 +85,7 @@ def test_port_taken_by_a_stranger_is_reported(stack: Stack, tmp_path: object) ->
 def test_sockets_get_short_paths_although_the_run_folder_is_deep(settings: Settings) -> None:
     import psutil
 
-    from ray_jobs.run_paths import UNIX_MAX
+    from local_stack.run_paths import UNIX_MAX
     from tests.conftest import DEEP_RUN_DIR
 
     assert len(str(settings.run_dir)) >= DEEP_RUN_DIR

@@ -8,8 +8,9 @@ import time
 
 import pytest
 
-from ray_jobs.settings import Settings
-from ray_jobs.submit import JobFailed, JobsClient, run_on
+from ray_jobs.core.jobs_client import JobFailed, JobsClient
+from ray_jobs.core.settings import Settings
+from ray_jobs.submit import run_on
 
 pytestmark = pytest.mark.integration
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from ray_jobs.errors import InvalidInput
+from ray_jobs.core.errors import InvalidInput
 from serve_app.predictor import AdaptiveWait, LoadedModel, PredictionService
 
 GOOD = {"gender": "Male", "company_type": "Service", "wfh_setup_available": "No", "designation": 2}

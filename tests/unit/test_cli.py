@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from local_stack.demo import DemoFailed, one_line, step
-from ray_jobs import cli
-from ray_jobs.errors import ServiceUnavailable
-from ray_jobs.settings import load_settings
+from ray_jobs.core import cli
+from ray_jobs.core.errors import ServiceUnavailable
+from ray_jobs.core.settings import load_settings
 
 SUBCOMMANDS = ["up", "down", "status", "ingest", "etl", "train", "batch-predict", "submit"]
 SUBCOMMANDS += ["serve", "demo", "token"]

@@ -85,7 +85,10 @@ def _parse_click(command: Any, args: list[str]) -> Any:
 def _check_python_module(argv: list[str]) -> None:
     """`python -m module args`: the module imports and its Typer app accepts the arguments."""
     assert argv[:2] == ["python", "-m"], argv
-    app = getattr(importlib.import_module(argv[2]), "app", None)
+    module = importlib.import_module(argv[2])
+    if hasattr(module, "__path__"):  # a package: `python -m` runs its __main__
+        module = importlib.import_module(f"{argv[2]}.__main__")
+    app = getattr(module, "app", None)
     assert isinstance(app, typer.Typer), f"{argv[2]} has no Typer app to run"
     context = _parse_click(typer.main.get_command(app), argv[3:])
     remote = context.params.get("entrypoint")

@@ -14,9 +14,9 @@ from features.models import FAMILIES, build_model, suggest
 from features.schema import FEATURE_NAMES, RAW_TO_NAME
 from features.synthetic import generate
 from features.validation import validate
-from ray_jobs.errors import ConfigError
-from ray_jobs.train import DEFAULT_CONFIG, load_config
-from ray_jobs.tuning import cap_rows
+from ray_jobs.core.errors import ConfigError
+from ray_jobs.train.job import DEFAULT_CONFIG, load_config
+from ray_jobs.train.tuning import cap_rows
 
 
 def test_regression_metrics_clip_predictions() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from benchmarks.reliability import ReplicaWatch, Window, per_second, window_stats
-from ray_jobs.settings import Settings
+from ray_jobs.core.settings import Settings
 
 # [start offset s, latency ms, ok, model version, failure kind]
 SAMPLES = [

@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from ray_jobs.errors import ModelUnavailable
+from ray_jobs.core.errors import ModelUnavailable
 from serve_app.auth import TokenCheck, digest
 from serve_app.predictor import LoadedModel, PredictionService
 from serve_app.rest import build_app

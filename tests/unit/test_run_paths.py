@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from ray_jobs import run_paths
-from ray_jobs.errors import ConfigError
-from ray_jobs.settings import load_settings
+from local_stack import run_paths
+from ray_jobs.core.errors import ConfigError
+from ray_jobs.core.settings import load_settings
 
 
 def _settings(run_dir: Path, **overrides: object) -> object:

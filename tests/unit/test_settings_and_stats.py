@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 
 from features.schema import NAMES
-from ray_jobs import dataset_stats
-from ray_jobs.errors import ConfigError
-from ray_jobs.settings import load_settings
+from ray_jobs.core.errors import ConfigError
+from ray_jobs.core.settings import load_settings
+from ray_jobs.etl import stats as dataset_stats
 
 KEYS = {"s3_access_key": "abcd", "s3_secret_key": "secret-123", "ray_auth_token": "t" * 24}
 

@@ -23,7 +23,7 @@ def submission_key(dag_id: str, task_id: str, run_id: str, map_index: int = -1) 
     """The Ray submission id of a task instance: the same for every try of it.
 
     A retry whose job is still running (or already succeeded) re-attaches to it; one whose job
-    failed gets a new attempt (`<key>.2`), see `ray_jobs.submit.JobsClient.submit`.
+    failed gets a new attempt (`<key>.2`), see `ray_jobs.core.jobs_client.JobsClient.submit`.
     """
     raw = f"airflow-{dag_id}-{task_id}-{run_id}"
     if map_index >= 0:
@@ -34,7 +34,7 @@ def submission_key(dag_id: str, task_id: str, run_id: str, map_index: int = -1) 
 def _client(conn_id: str) -> tuple[Any, dict[str, Any] | None]:
     from airflow.sdk import Connection
 
-    from ray_jobs.submit import JobsClient
+    from ray_jobs.core.jobs_client import JobsClient
 
     conn = Connection.get(conn_id)
     extra = conn.extra_dejson

@@ -6,8 +6,8 @@ import os
 
 import httpx
 
-from ray_jobs.errors import ServiceUnavailable
-from ray_jobs.settings import Settings
+from ray_jobs.core.errors import ServiceUnavailable
+from ray_jobs.core.settings import Settings
 
 
 def use_tracking_server(settings: Settings) -> None:

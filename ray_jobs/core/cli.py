@@ -9,7 +9,7 @@ import sys
 import click
 import typer
 
-from ray_jobs.errors import BurnoutError
+from ray_jobs.core.errors import BurnoutError
 
 log = logging.getLogger("burnout")
 

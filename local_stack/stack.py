@@ -1,6 +1,6 @@
 """The embedded local stack: SeaweedFS (S3), an MLflow server and a Ray head, no Docker.
 
-    python -m ray_jobs.stack up | down | status
+    burnout up | down | status      (python -m local_stack.cli ...)
 
 Each service runs as a process group we started and recorded in `<run_dir>/pids`; `down` stops
 exactly those. Data (S3 objects, the MLflow database) lives under `<run_dir>` and survives restarts.
@@ -22,11 +22,13 @@ from pathlib import Path
 import httpx
 import typer
 
-from ray_jobs import airflow_local, cli, loopback, run_paths, s3
-from ray_jobs.errors import BurnoutError, ServiceUnavailable
-from ray_jobs.orchestration import airflow_bin, airflow_env, airflow_home
-from ray_jobs.processes import Owned, port_open, tree_usage, wait_until
-from ray_jobs.settings import Settings, child_env, get_settings
+from local_stack import airflow_local, loopback, run_paths
+from local_stack.airflow_service import airflow_bin, airflow_env, airflow_home
+from local_stack.processes import Owned, tree_usage, wait_until
+from ray_jobs.core import cli, s3
+from ray_jobs.core.cluster import port_open
+from ray_jobs.core.errors import BurnoutError, ServiceUnavailable
+from ray_jobs.core.settings import Settings, child_env, get_settings
 
 log = logging.getLogger(__name__)
 

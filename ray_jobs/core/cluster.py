@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import socket
 
-from ray_jobs.errors import ServiceUnavailable
-from ray_jobs.processes import port_open
-from ray_jobs.settings import Settings
+from ray_jobs.core.errors import ServiceUnavailable
+from ray_jobs.core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -39,3 +40,10 @@ def connect(settings: Settings) -> None:
     # The environment variable only counts when ray.data is first imported (ray.tune imports it).
     context.use_datasource_v2 = False
     log.info("connected to Ray: %s CPUs", ray.cluster_resources().get("CPU", 0))
+
+
+def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    """True when something accepts TCP connections on host:port."""
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=timeout):
+        return True
+    return False

@@ -13,7 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from features.models import FAMILIES
-from ray_jobs.errors import ConfigError
+from ray_jobs.core.errors import ConfigError
 
 
 class _Strict(BaseModel):

@@ -16,8 +16,8 @@ from typing import Any
 
 import httpx
 
-from ray_jobs.errors import BurnoutError, ConfigError, ServiceUnavailable
-from ray_jobs.settings import Settings, child_env
+from ray_jobs.core.errors import BurnoutError, ConfigError, ServiceUnavailable
+from ray_jobs.core.settings import Settings, child_env
 
 log = logging.getLogger(__name__)
 

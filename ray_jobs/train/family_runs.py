@@ -17,8 +17,8 @@ from typing import Any
 import pandas as pd
 
 from features.schema import FEATURE_NAMES, TARGET
-from ray_jobs import reports
-from ray_jobs.tuning import Cancelled, FamilyResult, raise_if_aborted, tune_family
+from ray_jobs.train import reports
+from ray_jobs.train.tuning import Cancelled, FamilyResult, raise_if_aborted, tune_family
 
 MODEL_REQUIREMENTS = ("scikit-learn", "lightgbm", "pandas", "numpy", "scipy", "cloudpickle")
 TEST_METRICS = (

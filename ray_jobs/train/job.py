@@ -19,18 +19,20 @@ from typing import Annotated, Any
 
 import typer
 
-from ray_jobs import cli, datasets, s3, tracking, train_config
-from ray_jobs.cluster import connect
-from ray_jobs.errors import BurnoutError, ServiceUnavailable
-from ray_jobs.family_runs import TEST_METRICS, Logged, Tracking, tune_and_log
-from ray_jobs.registry import Promotion, promote_if_better
-from ray_jobs.settings import Settings, get_settings
-from ray_jobs.tuning import FamilyResult, abort_switch
+from ray_jobs.core import cli, s3, tracking
+from ray_jobs.core.cluster import connect
+from ray_jobs.core.errors import BurnoutError, ServiceUnavailable
+from ray_jobs.core.registry import Promotion, promote_if_better
+from ray_jobs.core.settings import Settings, get_settings
+from ray_jobs.train import config as train_config
+from ray_jobs.train import datasets
+from ray_jobs.train.family_runs import TEST_METRICS, Logged, Tracking, tune_and_log
+from ray_jobs.train.tuning import FamilyResult, abort_switch
 
 log = logging.getLogger(__name__)
 
 EXPERIMENT = "training"
-DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "train.yaml"
+DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "train.yaml"
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,9 @@ from typing import Any
 
 import pandas as pd
 
-from ray_jobs import s3
-from ray_jobs.errors import NotFound
-from ray_jobs.settings import Settings
+from ray_jobs.core import s3
+from ray_jobs.core.errors import NotFound
+from ray_jobs.core.settings import Settings
 
 MANIFEST = "_manifest.json"
 
@@ -46,7 +46,7 @@ def resolve(settings: Settings, client: Any, version: str | None) -> dict[str, A
 
 
 def read_split(settings: Settings, manifest: dict[str, Any], split: str) -> pd.DataFrame:
-    """One split as a pandas frame, read with Ray Data (call after ray_jobs.cluster.connect)."""
+    """One split as a pandas frame, read with Ray Data (after `ray_jobs.core.cluster.connect`)."""
     import ray.data
 
     uri = s3.S3Uri.parse(manifest["splits"][split]["uri"])

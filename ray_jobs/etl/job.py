@@ -21,12 +21,11 @@ import typer
 
 from features.schema import SCHEMA_VERSION, check_header
 from features.splitting import DEFAULT_FRACTIONS, SPLITS
-from ray_jobs import cli, s3, tracking
-from ray_jobs.cluster import connect
-from ray_jobs.errors import BurnoutError, DataError, ServiceUnavailable
-from ray_jobs.etl_batch import CLEAN_SCHEMA, REJECTS, FileLayout, process_batch
-from ray_jobs.ingest import raw_csv_objects
-from ray_jobs.settings import Settings, get_settings
+from ray_jobs.core import cli, s3, tracking
+from ray_jobs.core.cluster import connect
+from ray_jobs.core.errors import BurnoutError, DataError, ServiceUnavailable
+from ray_jobs.core.settings import Settings, get_settings
+from ray_jobs.etl.batch import CLEAN_SCHEMA, REJECTS, FileLayout, process_batch
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +47,7 @@ def run_etl(
     started = time.monotonic()
     client = _step1_check_services(settings)
     source = s3.S3Uri.parse(input_uri)
-    objects = raw_csv_objects(client, source)
+    objects = s3.raw_csv_objects(client, source)
     layouts = _step3_read_headers(client, source, objects)
     version = _step4_dataset_version(objects)
     target = s3.S3Uri(settings.bucket_processed, version)
@@ -133,7 +132,7 @@ def _step5_transform(
     connect(settings)  # before importing ray.data: Ray reads its auth settings at import
     import ray.data
 
-    from ray_jobs import dataset_stats
+    from ray_jobs.etl import stats as dataset_stats
 
     filesystem = s3.arrow_fs(settings)
     dataset = ray.data.read_text(

@@ -27,7 +27,7 @@ from sklearn.inspection import permutation_importance
 from features.evaluation import complete_rows, evaluate, regression_metrics
 from features.models import build_model, suggest
 from features.schema import FEATURE_NAMES, TARGET
-from ray_jobs.errors import TrainingFailed
+from ray_jobs.core.errors import TrainingFailed
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ import os
 import shutil
 from pathlib import Path
 
-from ray_jobs.errors import ConfigError
-from ray_jobs.settings import Settings
+from ray_jobs.core.errors import ConfigError
+from ray_jobs.core.settings import Settings
 
 UNIX_MAX = 107  # Linux sun_path (108) less the terminating NUL
 HAPROXY_MAX = 97  # what HAProxy itself accepts for a unix socket path

@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 from features.schema import NAMES, RAW_COLUMNS
 from features.splitting import SPLITS, split_of
 from features.validation import validate
-from ray_jobs import dataset_stats
+from ray_jobs.etl import stats as dataset_stats
 
 CLEAN_SCHEMA = pa.schema(
     [pa.field(c.name, pa.float64() if c.kind == "number" else pa.string()) for c in RAW_COLUMNS]

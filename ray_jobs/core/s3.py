@@ -12,8 +12,8 @@ import pyarrow.fs as pafs
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 
-from ray_jobs.errors import NotFound, ServiceUnavailable
-from ray_jobs.settings import Settings
+from ray_jobs.core.errors import NotFound, ServiceUnavailable
+from ray_jobs.core.settings import Settings
 
 _START_HINT = "start the local stack with `make up` or set BURNOUT_S3_ENDPOINT_URL"
 
@@ -195,3 +195,15 @@ def copy_prefix(s3: Any, source: S3Uri, target: S3Uri) -> int:
         )
         copied += 1
     return copied
+
+
+def raw_csv_objects(client: Any, source: S3Uri) -> list[dict[str, Any]]:
+    """The non-empty CSV files under a prefix (key, size, ETag), sorted; NotFound if none."""
+    require_bucket(client, source.bucket)
+    objects = files(client, source, ".csv")
+    if not objects:
+        raise NotFound(
+            f"no CSV files under {source}: upload some with `python -m ray_jobs.ingest synthetic` "
+            "or `python -m ray_jobs.ingest upload FILE`"
+        )
+    return objects

@@ -11,7 +11,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from ray_jobs.errors import ConfigError
+from ray_jobs.core.errors import ConfigError
 
 ENV_PREFIX = "BURNOUT_"
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -30,7 +30,7 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     run_dir: Path = Path(".run")
-    # Unix sockets (Ray's, HAProxy's) need short paths (see ray_jobs/run_paths.py); empty means
+    # Unix sockets (Ray's, HAProxy's) need short paths (see local_stack/run_paths.py); empty means
     # /tmp/br-<hash of run_dir>, whatever the checkout's depth.
     socket_dir: Path | None = None
     log_level: str = Field("INFO", pattern=r"(?i)^(debug|info|warning|error)$")

@@ -11,7 +11,6 @@ import json
 import logging
 import os
 import signal
-import socket
 import subprocess
 import time
 from dataclasses import dataclass
@@ -138,13 +137,6 @@ def tree_usage(pid: int | None) -> tuple[int, int, int]:
             pss += getattr(memory, "pss", memory.rss)  # PSS is Linux-only
             count += 1
     return count, rss, pss
-
-
-def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
-    """True when something accepts TCP connections on host:port."""
-    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=timeout):
-        return True
-    return False
 
 
 def wait_until(check: object, timeout: float, interval: float = 0.3) -> bool:

@@ -1,4 +1,4 @@
-"""Airflow on one machine, as the local stack runs it: `python -m ray_jobs.airflow_local HOME`.
+"""Airflow on one machine, as the local stack runs it: `python -m local_stack.airflow_local HOME`.
 
 Instead of `airflow standalone` it migrates the database, then runs the api-server, scheduler and
 dag-processor as children of this process (one process group, stopped together by the stack).
@@ -22,7 +22,7 @@ from types import FrameType
 
 log = logging.getLogger(__name__)
 
-MODULE = "ray_jobs.airflow_local"
+MODULE = "local_stack.airflow_local"
 
 
 def components(airflow: str, host: str, port: str) -> dict[str, list[str]]:
