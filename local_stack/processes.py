@@ -10,13 +10,18 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import signal
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import psutil
+
+from ray_jobs.core.errors import BurnoutError
 
 log = logging.getLogger(__name__)
 
@@ -147,3 +152,21 @@ def wait_until(check: object, timeout: float, interval: float = 0.3) -> bool:
             return True
         time.sleep(interval)
     return bool(check())  # type: ignore[operator]
+
+
+def console_script(name: str) -> str:
+    """A console script of this environment (next to the interpreter), else from PATH."""
+    local = Path(sys.executable).parent / name
+    if local.exists():
+        return str(local)
+    found = shutil.which(name)
+    if not found:
+        raise BurnoutError(f"'{name}' is not installed: run `make install`")
+    return found
+
+
+def http_ok(url: str, headers: dict[str, str] | None = None) -> bool:
+    try:
+        return httpx.get(url, headers=headers or {}, timeout=2.0).status_code == 200
+    except httpx.HTTPError:
+        return False
