@@ -80,7 +80,7 @@ def undeploy(settings: Settings) -> None:
     import ray
     from ray import serve
 
-    from serve_app.deployment import BOARD_NAMESPACE, board_name
+    from serve_app.alias_board import BOARD_NAMESPACE, board_name
 
     serve.delete(settings.serve_app_name)
     # The replicas' shared alias board is detached: it goes with the application.

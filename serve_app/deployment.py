@@ -9,20 +9,17 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 from ray import serve
 
 from ray_jobs.core.errors import (
-    BurnoutError,
     InvalidInput,
-    ModelUnavailable,
     NotFound,
-    TooLarge,
-    Unauthenticated,
 )
+from serve_app.alias_board import BOARD_POLL_S, alias_board
 from serve_app.auth import TokenCheck, digest
+from serve_app.grpc_api import BULK_ROWS, GrpcMethods
 from serve_app.predictor import (
     AdaptiveWait,
     LoadedModel,
@@ -33,57 +30,10 @@ from serve_app.predictor import (
 
 log = logging.getLogger(__name__)
 
-BULK_ROWS = 64  # requests with more rows are a batch already: predict them directly
-BOARD_POLL_S = 0.5  # how soon every replica follows a reload made on another one
-
-
-class AliasBoard:
-    """Which version each alias was last reloaded to, shared by the replicas of one model.
-
-    A reload reaches one replica (the one that answers the request); it publishes here and the
-    other replicas, checking every BOARD_POLL_S, reload too. A Ray actor named after the model.
-    """
-
-    def __init__(self) -> None:
-        self.generation = 0
-        self.versions: dict[str, str] = {}
-
-    def publish(self, versions: dict[str, str]) -> int:
-        self.versions.update(versions)
-        self.generation += 1
-        return self.generation
-
-    def read(self) -> tuple[int, dict[str, str]]:
-        return self.generation, dict(self.versions)
-
-
-BOARD_NAMESPACE = "burnout"
-
-
-def board_name(model_name: str) -> str:
-    return f"burnout-alias-board:{model_name}"
-
-
-def alias_board(model_name: str) -> Any:
-    """The board of a model (created by the first replica that asks; it outlives replicas)."""
-    import ray
-
-    return (
-        ray.remote(AliasBoard)
-        .options(
-            name=board_name(model_name),
-            namespace=BOARD_NAMESPACE,
-            get_if_exists=True,
-            lifetime="detached",
-            num_cpus=0,
-        )
-        .remote()
-    )
-
 
 @serve.deployment(name="BurnoutService")
 @serve.ingress()
-class BurnoutService:
+class BurnoutService(GrpcMethods):
     """Ingress + model in one replica. `loader` is injectable (tests hand in a real small model)."""
 
     def __init__(self, options: dict[str, Any], loader: Loader | None = None) -> None:
@@ -201,151 +151,6 @@ class BurnoutService:
         stale = [a for a, v in versions.items() if a in loaded and loaded[a].version != v]
         if stale:
             self.service.reload(stale)
-
-    # -- gRPC (method names = RPC names) ----------------------------------------------------------
-
-    def _authorize(self, grpc_context: Any) -> None:
-        if not self.auth.allows_metadata(grpc_context.invocation_metadata()):
-            raise Unauthenticated("missing or invalid API token (metadata authorization: Bearer)")
-
-    async def Predict(self, request: Any, grpc_context: Any) -> Any:
-        from serve_app.protos import burnout_pb2 as pb
-
-        try:
-            self._authorize(grpc_context)
-            predictions = await self.predict(_records(request), request.model or None)
-        except BurnoutError as error:
-            _set_status(grpc_context, error)
-            return pb.PredictResponse()
-        return pb.PredictResponse(
-            predictions=[_prediction(p) for p in predictions],
-            model=pb.ModelRef(**predictions[0]["model"]),
-        )
-
-    async def PredictStream(self, request: Any, grpc_context: Any) -> AsyncIterator[Any]:
-        records = _records(request)
-        try:
-            self._authorize(grpc_context)
-            for start in range(0, len(records), BULK_ROWS):
-                chunk = records[start : start + BULK_ROWS]
-                try:
-                    predictions = await self.predict(chunk, request.model or None)
-                except InvalidInput as error:
-                    raise InvalidInput(_shift(error.errors, start)) from None
-                for prediction in predictions:
-                    yield _prediction(prediction)
-        except BurnoutError as error:
-            _set_status(grpc_context, error)
-
-    def ListModels(self, request: Any, grpc_context: Any) -> Any:
-        from serve_app.protos import burnout_pb2 as pb
-
-        try:
-            self._authorize(grpc_context)
-        except BurnoutError as error:
-            _set_status(grpc_context, error)
-            return pb.ListModelsResponse()
-        return pb.ListModelsResponse(models=[_version(m) for m in self.list_models()])
-
-    def GetModel(self, request: Any, grpc_context: Any) -> Any:
-        from serve_app.protos import burnout_pb2 as pb
-
-        try:
-            self._authorize(grpc_context)
-            described = self.get_model(request.alias or self.service.default_alias)
-        except BurnoutError as error:
-            _set_status(grpc_context, error)
-            return pb.GetModelResponse()
-        params = {k: str(v) for k, v in described.get("params", {}).items()}
-        return pb.GetModelResponse(model=_version(described), params=params)
-
-    def Check(self, request: Any, grpc_context: Any) -> Any:
-        """grpc.health.v1.Health/Check: SERVING only once the default model is loaded."""
-        from grpc_health.v1 import health_pb2
-
-        ready = self.service.loaded().get(self.service.default_alias) is not None
-        status = (
-            health_pb2.HealthCheckResponse.SERVING
-            if ready
-            else health_pb2.HealthCheckResponse.NOT_SERVING
-        )
-        return health_pb2.HealthCheckResponse(status=status)
-
-
-def _records(request: Any) -> list[dict[str, Any]]:
-    records = []
-    for employee in request.records:
-        records.append(
-            {
-                "employee_id": employee.employee_id or None,
-                "date_of_joining": employee.date_of_joining or None,
-                "gender": employee.gender or None,
-                "company_type": employee.company_type or None,
-                "wfh_setup_available": employee.wfh_setup_available or None,
-                "designation": employee.designation,
-                "resource_allocation": employee.resource_allocation
-                if employee.HasField("resource_allocation")
-                else None,
-                "mental_fatigue_score": employee.mental_fatigue_score
-                if employee.HasField("mental_fatigue_score")
-                else None,
-            }
-        )
-    return records
-
-
-def _prediction(data: dict[str, Any]) -> Any:
-    from serve_app.protos import burnout_pb2 as pb
-
-    return pb.Prediction(
-        employee_id=data["employee_id"] or "",
-        burn_rate=data["burn_rate"],
-        risk_level=data["risk_level"],
-        model=pb.ModelRef(**data["model"]),
-    )
-
-
-def _version(data: dict[str, Any]) -> Any:
-    from serve_app.protos import burnout_pb2 as pb
-
-    return pb.ModelVersion(
-        name=data["name"],
-        version=data["version"],
-        aliases=data["aliases"],
-        family=data["family"],
-        dataset_version=data["dataset_version"],
-        run_id=data["run_id"],
-        metrics=data["metrics"],
-    )
-
-
-def _shift(errors: list[dict[str, Any]], offset: int) -> list[dict[str, Any]]:
-    shifted = []
-    for error in errors:
-        _, row, name = error["loc"]
-        shifted.append(
-            {
-                **error,
-                "loc": ["records", row + offset, name],
-                "field": f"records[{row + offset}].{name}",
-            }
-        )
-    return shifted
-
-
-def _set_status(context: Any, error: BurnoutError) -> None:
-    import grpc
-
-    codes = {
-        InvalidInput: grpc.StatusCode.INVALID_ARGUMENT,
-        TooLarge: grpc.StatusCode.INVALID_ARGUMENT,
-        NotFound: grpc.StatusCode.NOT_FOUND,
-        ModelUnavailable: grpc.StatusCode.UNAVAILABLE,
-        Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
-    }
-    code = next((c for t, c in codes.items() if isinstance(error, t)), grpc.StatusCode.INTERNAL)
-    context.set_code(code)
-    context.set_details(str(error))
 
 
 def options_from_settings(settings: Any) -> dict[str, Any]:

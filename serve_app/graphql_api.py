@@ -10,6 +10,7 @@ from strawberry.fastapi import GraphQLRouter
 from strawberry.scalars import JSON
 
 from ray_jobs.core.errors import InvalidInput, ModelUnavailable, NotFound, TooLarge
+from serve_app.error_codes import codes_for
 from serve_app.web_ui import OfflineGraphQLRouter
 
 
@@ -80,9 +81,7 @@ def _graphql_error(error: Exception) -> GraphQLError:
             str(error),
             extensions={"code": "BAD_USER_INPUT", "fields": fields, "errors": error.errors},
         )
-    codes = {NotFound: "NOT_FOUND", ModelUnavailable: "UNAVAILABLE", TooLarge: "BAD_USER_INPUT"}
-    code = next((c for t, c in codes.items() if isinstance(error, t)), "INTERNAL")
-    return GraphQLError(str(error), extensions={"code": code})
+    return GraphQLError(str(error), extensions={"code": codes_for(error).graphql})
 
 
 def _backend(info: strawberry.Info) -> Any:

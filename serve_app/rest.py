@@ -11,9 +11,10 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import ValidationError
 from pydantic_core import to_json
 
-from ray_jobs.core.errors import InvalidInput, ModelUnavailable, NotFound, TooLarge
+from ray_jobs.core.errors import InvalidInput, ModelUnavailable, NotFound
 from serve_app import web_ui
 from serve_app.auth import CHALLENGE, OPEN_PATHS, TokenCheck
+from serve_app.error_codes import TABLE, codes_for
 from serve_app.schemas import EmployeeRecord, PredictRequest, PredictResponse
 
 STREAM_CHUNK = 256
@@ -39,25 +40,19 @@ def _error(status: int, detail: Any) -> JSONResponse:
 
 
 def _install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(InvalidInput)
-    async def invalid(_: Request, error: InvalidInput) -> JSONResponse:
-        detail = [
-            {"loc": ["body", *e["loc"]], "msg": e["message"], "type": "value_error"}
-            for e in error.errors
-        ]
-        return _error(422, detail)
+    """Our errors to HTTP statuses (serve_app.error_codes); a bad record names its fields."""
 
-    @app.exception_handler(TooLarge)
-    async def too_large(_: Request, error: TooLarge) -> JSONResponse:
-        return _error(413, str(error))
+    async def handle(_: Request, error: Exception) -> JSONResponse:
+        if isinstance(error, InvalidInput):
+            detail: Any = [
+                {"loc": ["body", *e["loc"]], "msg": e["message"], "type": "value_error"}
+                for e in error.errors
+            ]
+            return _error(422, detail)
+        return _error(codes_for(error).http, str(error))
 
-    @app.exception_handler(NotFound)
-    async def not_found(_: Request, error: NotFound) -> JSONResponse:
-        return _error(404, str(error))
-
-    @app.exception_handler(ModelUnavailable)
-    async def unavailable(_: Request, error: ModelUnavailable) -> JSONResponse:
-        return _error(503, str(error))
+    for kind in TABLE:
+        app.add_exception_handler(kind, handle)
 
 
 def _install_guard(app: FastAPI, backend: Backend) -> None:
