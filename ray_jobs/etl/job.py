@@ -9,7 +9,6 @@ training never reads it.
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import hashlib
 import io
 import json
@@ -25,13 +24,12 @@ from ray_jobs.core import cli, s3, tracking
 from ray_jobs.core.cluster import connect
 from ray_jobs.core.errors import BurnoutError, DataError, ServiceUnavailable
 from ray_jobs.core.settings import Settings, get_settings
-from ray_jobs.etl.batch import CLEAN_SCHEMA, REJECTS, FileLayout, process_batch
+from ray_jobs.etl.batch import FileLayout, process_batch
+from ray_jobs.etl.manifest import ETL_VERSION, build_manifest, log_to_mlflow
 
 log = logging.getLogger(__name__)
 
-ETL_VERSION = "1"
 MANIFEST = "_manifest.json"
-EXPERIMENT = "etl"
 RAW_PREFIX = "raw/"
 
 
@@ -45,11 +43,11 @@ def run_etl(
 ) -> dict[str, Any]:
     """Run the ETL and return the manifest of the published (or already complete) version."""
     started = time.monotonic()
-    client = _step1_check_services(settings)
+    client = _check_services(settings)
     source = s3.S3Uri.parse(input_uri)
     objects = s3.raw_csv_objects(client, source)
-    layouts = _step3_read_headers(client, source, objects)
-    version = _step4_dataset_version(objects)
+    layouts = _read_headers(client, source, objects)
+    version = _dataset_version(objects)
     target = s3.S3Uri(settings.bucket_processed, version)
     existing = s3.read_json(client, target.child(MANIFEST))
     if existing and not force:
@@ -57,8 +55,8 @@ def run_etl(
         return existing
     s3.delete_prefix(client, target)
     try:
-        stats = _step5_transform(settings, layouts, target, batch_rows)
-        manifest = _manifest(
+        stats = _transform(settings, layouts, target, batch_rows)
+        manifest = build_manifest(
             version=version,
             source=source,
             objects=objects,
@@ -66,7 +64,7 @@ def run_etl(
             stats=stats,
             started=started,
         )
-        manifest["mlflow_run_id"] = _step6_log_to_mlflow(settings, manifest)
+        manifest["mlflow_run_id"] = log_to_mlflow(manifest)
         s3.write_json(client, target.child(MANIFEST), manifest)
     except BaseException as error:  # noqa: BLE001  (clean up on any failure, then re-raise)
         _cleanup(settings, target)
@@ -83,7 +81,7 @@ def run_etl(
     return manifest
 
 
-def _step1_check_services(settings: Settings) -> Any:
+def _check_services(settings: Settings) -> Any:
     client = s3.client(settings)
     s3.check_reachable(settings, client)
     s3.require_bucket(client, settings.bucket_data)
@@ -92,7 +90,7 @@ def _step1_check_services(settings: Settings) -> Any:
     return client
 
 
-def _step3_read_headers(
+def _read_headers(
     client: Any, source: s3.S3Uri, objects: list[dict[str, Any]]
 ) -> dict[str, FileLayout]:
     layouts: dict[str, FileLayout] = {}
@@ -112,7 +110,7 @@ def _step3_read_headers(
     return layouts
 
 
-def _step4_dataset_version(objects: list[dict[str, Any]]) -> str:
+def _dataset_version(objects: list[dict[str, Any]]) -> str:
     """Same input objects + same ETL rules -> same version."""
     fingerprint = json.dumps(
         {
@@ -126,7 +124,7 @@ def _step4_dataset_version(objects: list[dict[str, Any]]) -> str:
     return "ds-" + hashlib.sha256(fingerprint.encode()).hexdigest()[:12]
 
 
-def _step5_transform(
+def _transform(
     settings: Settings, layouts: dict[str, FileLayout], target: s3.S3Uri, batch_rows: int
 ) -> dict[str, Any]:
     connect(settings)  # before importing ray.data: Ray reads its auth settings at import
@@ -150,89 +148,6 @@ def _step5_transform(
         },
     ).take_all()
     return dataset_stats.merge([json.loads(row["stats"]) for row in partials])
-
-
-def _manifest(
-    *,
-    version: str,
-    source: s3.S3Uri,
-    objects: list[dict[str, Any]],
-    target: s3.S3Uri,
-    stats: dict[str, Any],
-    started: float,
-) -> dict[str, Any]:
-    if stats["rows_in"] != stats["rows_out"] + stats["rows_rejected"]:
-        raise BurnoutError(
-            f"row accounting failed: {stats['rows_in']} in != {stats['rows_out']} out + "
-            f"{stats['rows_rejected']} rejected; nothing was published"
-        )
-    splits = {
-        s: {"uri": f"{target.child(s)}/", "rows": stats["splits"].get(s, {}).get("rows", 0)}
-        for s in SPLITS
-    }
-    return {
-        "dataset_version": version,
-        "complete": True,
-        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "seconds": round(time.monotonic() - started, 2),
-        "schema_version": SCHEMA_VERSION,
-        "etl_version": ETL_VERSION,
-        "input": {"uri": str(source), "objects": objects},
-        "schema": [{"name": f.name, "type": str(f.type)} for f in CLEAN_SCHEMA],
-        "split_rule": {
-            "hash": "blake2b(employee_id)",
-            "fractions": dict(zip(SPLITS, DEFAULT_FRACTIONS, strict=True)),
-        },
-        "splits": splits,
-        "rejects": {"uri": f"{target.child(REJECTS)}/", "rows": stats["rows_rejected"]},
-        "rows": {
-            "in": stats["rows_in"],
-            "out": stats["rows_out"],
-            "rejected": stats["rows_rejected"],
-        },
-        "rejected_by_reason": stats["rejected_by_reason"],
-        "statistics": {"splits": stats["splits"], "all": stats["all"]},
-    }
-
-
-def _step6_log_to_mlflow(settings: Settings, manifest: dict[str, Any]) -> str:
-    import mlflow
-
-    tracking.use_experiment(EXPERIMENT)
-    version = manifest["dataset_version"]
-    with mlflow.start_run(run_name=f"etl-{version}") as run:
-        mlflow.set_tags({"dataset_version": version, "input_uri": manifest["input"]["uri"]})
-        mlflow.log_params(
-            {
-                "input_files": len(manifest["input"]["objects"]),
-                "schema_version": manifest["schema_version"],
-                "etl_version": manifest["etl_version"],
-                "split_fractions": json.dumps(manifest["split_rule"]["fractions"]),
-            }
-        )
-        mlflow.log_metrics(_flat_metrics(manifest))
-        mlflow.log_dict(manifest, "manifest.json")
-    return str(run.info.run_id)
-
-
-def _flat_metrics(manifest: dict[str, Any]) -> dict[str, float]:
-    rows = manifest["rows"]
-    metrics: dict[str, float] = {
-        "rows_in": rows["in"],
-        "rows_out": rows["out"],
-        "rows_rejected": rows["rejected"],
-        "seconds": manifest["seconds"],
-    }
-    for split, info in manifest["splits"].items():
-        metrics[f"rows_{split}"] = info["rows"]
-    overall = manifest["statistics"]["all"]
-    for name, count in overall["missing"].items():
-        metrics[f"missing_{name}"] = count
-    for name, values in overall["numeric"].items():
-        for key in ("mean", "std", "min", "max"):
-            if values[key] is not None:
-                metrics[f"{key}_{name}"] = values[key]
-    return metrics
 
 
 def _cleanup(settings: Settings, target: s3.S3Uri) -> None:

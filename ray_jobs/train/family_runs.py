@@ -18,7 +18,8 @@ import pandas as pd
 
 from features.schema import FEATURE_NAMES, TARGET
 from ray_jobs.train import reports
-from ray_jobs.train.tuning import Cancelled, FamilyResult, raise_if_aborted, tune_family
+from ray_jobs.train.progress import Cancelled, raise_if_aborted
+from ray_jobs.train.tuning import FamilyResult, tune_family
 
 MODEL_REQUIREMENTS = ("scikit-learn", "lightgbm", "pandas", "numpy", "scipy", "cloudpickle")
 TEST_METRICS = (

@@ -13,7 +13,6 @@ import json
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -22,27 +21,17 @@ import typer
 from ray_jobs.core import cli, s3, tracking
 from ray_jobs.core.cluster import connect
 from ray_jobs.core.errors import BurnoutError, ServiceUnavailable
-from ray_jobs.core.registry import Promotion, promote_if_better
 from ray_jobs.core.settings import Settings, get_settings
 from ray_jobs.train import config as train_config
 from ray_jobs.train import datasets
-from ray_jobs.train.family_runs import TEST_METRICS, Logged, Tracking, tune_and_log
-from ray_jobs.train.tuning import FamilyResult, abort_switch
+from ray_jobs.train.family_runs import Logged, Tracking, tune_and_log
+from ray_jobs.train.progress import abort_switch
+from ray_jobs.train.registration import register_all, summary
 
 log = logging.getLogger(__name__)
 
 EXPERIMENT = "training"
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "train.yaml"
-
-
-@dataclass(frozen=True)
-class Registered:
-    """A family's best model as registered."""
-
-    family: str
-    version: str
-    run_id: str
-    result: FamilyResult
 
 
 def load_config(path: Path, trials: int | None, families: list[str] | None) -> dict[str, Any]:
@@ -60,11 +49,11 @@ def run_training(
     import mlflow
 
     started = time.monotonic()
-    client = _step1_check_services(settings)
+    client = _check_services(settings)
     manifest = datasets.resolve(settings, client, dataset_version)
     version = manifest["dataset_version"]
     log.info("training on dataset version %s (%s)", version, manifest["rows"])
-    frames = _step2_read_splits(settings, manifest)
+    frames = _read_splits(settings, manifest)
     registering = False
     try:
         tracking.use_experiment(EXPERIMENT)
@@ -80,25 +69,25 @@ def run_training(
             mlflow.log_dict(config, "train_config.yaml")
             where = Tracking(parent.info.run_id, version)
             phases = {"prepare": time.monotonic() - started}
-            logged = _step3_tune_and_log(settings, config, frames, where, sequential)
+            logged = _tune_and_log(settings, config, frames, where, sequential)
             phases["families"] = time.monotonic() - started - sum(phases.values())
             # Registry writes come last, in one short burst: an outage during the minutes of
             # tuning and logging leaves every alias and version as it was.
             registering = True
-            registered, decision = _step4_register(settings, logged, frames["test"], version)
+            registered, decision = register_all(settings, logged, frames["test"], version)
             phases["register"] = time.monotonic() - started - sum(phases.values())
             mlflow.log_metrics({f"{name}_seconds": value for name, value in phases.items()})
     except Exception as error:  # noqa: BLE001  (re-raised, explained)
         raise _tracking_failure(settings, error, registering) from None
-    summary = _summary(settings, parent.info, registered, decision, version)
+    result = summary(settings, parent.info, registered, decision, version, EXPERIMENT)
     # Where the job's time went: connecting and reading, the families (tuning, refit,
     # logging), the registry writes.
-    summary["phase_seconds"] = {name: round(value, 1) for name, value in phases.items()}
-    summary["seconds"] = round(time.monotonic() - started, 1)
-    return summary
+    result["phase_seconds"] = {name: round(value, 1) for name, value in phases.items()}
+    result["seconds"] = round(time.monotonic() - started, 1)
+    return result
 
 
-def _step1_check_services(settings: Settings) -> Any:
+def _check_services(settings: Settings) -> Any:
     client = s3.client(settings)
     s3.check_reachable(settings, client)
     s3.require_bucket(client, settings.bucket_processed)
@@ -106,7 +95,7 @@ def _step1_check_services(settings: Settings) -> Any:
     return client
 
 
-def _step2_read_splits(settings: Settings, manifest: dict[str, Any]) -> dict[str, Any]:
+def _read_splits(settings: Settings, manifest: dict[str, Any]) -> dict[str, Any]:
     connect(settings)
     frames = {split: datasets.read_split(settings, manifest, split) for split in manifest["splits"]}
     for split, frame in frames.items():
@@ -115,7 +104,7 @@ def _step2_read_splits(settings: Settings, manifest: dict[str, Any]) -> dict[str
     return frames
 
 
-def _step3_tune_and_log(
+def _tune_and_log(
     settings: Settings,
     config: dict[str, Any],
     frames: dict[str, Any],
@@ -173,89 +162,6 @@ def _finished(item: Logged) -> Logged:
     return item
 
 
-def _step4_register(
-    settings: Settings, logged: list[Logged], test: Any, version: str
-) -> tuple[list[Registered], Promotion]:
-    import mlflow
-
-    client = mlflow.MlflowClient()
-    registered = [_register(settings, client, item, version) for item in logged]
-    best = min(registered, key=lambda r: r.result.test_metrics["rmse"])
-    decision = promote_if_better(
-        client,
-        settings.model_name,
-        settings.champion_alias,
-        best.version,
-        best.result.test_metrics["rmse"],
-        test,
-    )
-    _log_decision(decision, best)
-    return registered, decision
-
-
-def _summary(
-    settings: Settings,
-    parent: Any,
-    registered: list[Registered],
-    decision: Promotion,
-    version: str,
-) -> dict[str, Any]:
-    import mlflow
-
-    best = min(registered, key=lambda r: r.result.test_metrics["rmse"])
-    summary = {
-        "dataset_version": version,
-        "parent_run_id": parent.run_id,
-        "experiment": EXPERIMENT,
-        "experiment_id": parent.experiment_id,
-        "families": {
-            r.family: {
-                "version": r.version,
-                "run_id": r.run_id,
-                "best_params": r.result.best_params,
-                "test": {
-                    k: r.result.test_metrics[k] for k in TEST_METRICS if k in r.result.test_metrics
-                },
-                "seconds": round(r.result.seconds, 1),
-            }
-            for r in registered
-        },
-        "best_family": best.family,
-        "promoted": decision.promoted,
-        "promotion_reason": decision.reason,
-    }
-    champion = mlflow.MlflowClient().get_model_version_by_alias(
-        settings.model_name, settings.champion_alias
-    )
-    summary["champion"] = {
-        "version": str(champion.version),
-        "family": champion.tags.get("family"),
-        "test_rmse": float(champion.tags.get("test_rmse", "nan")),
-        "test_r2": float(champion.tags.get("test_r2", "nan")),
-    }
-    return summary
-
-
-def _register(settings: Settings, client: Any, logged: Logged, version: str) -> Registered:
-    import mlflow
-
-    result = logged.result
-    tags = {
-        "family": result.family,
-        "dataset_version": version,
-        "run_id": logged.run_id,
-        **{
-            f"test_{k}": f"{float(v):.6f}"
-            for k, v in result.test_metrics.items()
-            if k in TEST_METRICS
-        },
-    }
-    model_version = mlflow.register_model(logged.model_uri, settings.model_name, tags=tags)
-    client.set_registered_model_alias(settings.model_name, result.family, model_version.version)
-    log.info("registered %s as %s v%s", result.family, settings.model_name, model_version.version)
-    return Registered(result.family, str(model_version.version), logged.run_id, result)
-
-
 def _tracking_failure(settings: Settings, error: Exception, registering: bool) -> Exception:
     """Expected failures keep their message; an MLflow outage says what it left behind."""
     if isinstance(error, BurnoutError):
@@ -270,24 +176,6 @@ def _tracking_failure(settings: Settings, error: Exception, registering: bool) -
         )
         return ServiceUnavailable(f"training failed {state}; {down}")
     return error
-
-
-def _log_decision(decision: Promotion, best: Registered) -> None:
-    import mlflow
-
-    mlflow.set_tags(
-        {
-            "champion_decision": "promoted" if decision.promoted else "kept",
-            "champion_reason": decision.reason,
-            "best_family": best.family,
-            "candidate_version": decision.candidate_version,
-            "previous_champion_version": decision.previous_version or "",
-        }
-    )
-    metrics = {"candidate_test_rmse": decision.candidate_rmse}
-    if decision.previous_rmse is not None:
-        metrics["previous_champion_test_rmse"] = decision.previous_rmse
-    mlflow.log_metrics(metrics)
 
 
 def _config_sha(config: dict[str, Any]) -> str:

@@ -10,29 +10,29 @@ from __future__ import annotations
 
 import functools
 import logging
-import math
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from ray.tune import Callback
-from ray.tune.stopper import Stopper
 from sklearn.inspection import permutation_importance
 
 from features.evaluation import complete_rows, evaluate, regression_metrics
 from features.models import build_model, suggest
 from features.schema import FEATURE_NAMES, TARGET
 from ray_jobs.core.errors import TrainingFailed
+from ray_jobs.train.progress import (
+    AbortStopper,
+    TrialHook,
+    TrialProgress,
+    plain,
+    raise_if_aborted,
+)
 
 log = logging.getLogger(__name__)
 
-# (index, params, validation metrics) of a finished trial
-TrialHook = Callable[[int, dict[str, Any], dict[str, float]], None]
 
 IMPORTANCE_ROWS = 2_000
 IMPORTANCE_FEATURES = tuple(n for n in FEATURE_NAMES if n != "employee_id")
@@ -40,96 +40,6 @@ IMPORTANCE_FEATURES = tuple(n for n in FEATURE_NAMES if n != "employee_id")
 # Tune keeps trainables and with_parameters data in process-wide registries that are not safe to
 # write from several threads at once.
 _REGISTRY_LOCK = threading.Lock()
-# Abort switches of running training jobs by run name: Tune pickles its run config (and so the
-# stopper), and an Event cannot be pickled.
-_ABORTS: dict[str, threading.Event] = {}
-
-
-class AbortStopper(Stopper):
-    """Ends a whole Tuner once its job's abort switch is set (another family failed)."""
-
-    def __init__(self, run_name: str) -> None:
-        self.run_name = run_name
-
-    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
-        return self.stop_all()
-
-    def stop_all(self) -> bool:
-        return _aborted(self.run_name)
-
-
-class TrialProgress(Callback):
-    """Logs each finished trial with the family's best so far and hands it to `on_trial`.
-
-    An error in `on_trial` (MLflow down, say) is kept rather than raised into Tune, which would
-    log it per trial and carry on: it stops every family of the job, and `tune_family` raises it
-    once the Tuner has ended.
-    """
-
-    def __init__(
-        self, family: str, total: int, metric: str, run_name: str, on_trial: TrialHook | None
-    ) -> None:
-        self.family, self.total, self.metric, self.run_name = family, total, metric, run_name
-        self.on_trial = on_trial
-        self.done = 0
-        self.best = float("inf")
-        self.error: Exception | None = None
-
-    def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
-        self.done += 1
-        result = trial.last_result or {}
-        value = float(result.get(self.metric, float("nan")))
-        self.best = self.best if math.isnan(value) else min(self.best, value)
-        log.info(
-            "%s trial %d/%d: %s %.4f (best %.4f)",
-            self.family, self.done, self.total, self.metric, value, self.best,
-        )  # fmt: skip
-        if self.on_trial is None or self.error is not None or self.metric not in result:
-            return
-        params = {k: _plain(v) for k, v in trial.config.items()}
-        metrics = {k: float(v) for k, v in result.items() if k.startswith("val_")}
-        try:
-            self.on_trial(self.done - 1, params, metrics)
-        except Exception as error:  # noqa: BLE001  (kept, raised by tune_family)
-            self.error = error
-            _abort(self.run_name)
-
-    def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
-        self.done += 1
-        log.warning(
-            "%s trial %d/%d failed: %s", self.family, self.done, self.total, trial.error_file
-        )
-
-
-class Cancelled(Exception):
-    """A family stopped early because another family of the same job failed."""
-
-
-@contextmanager
-def abort_switch(run_name: str) -> Iterator[threading.Event]:
-    """An event that, once set, stops every family tuning under run_name at its next result."""
-    event = _ABORTS.setdefault(run_name, threading.Event())
-    try:
-        yield event
-    finally:
-        _ABORTS.pop(run_name, None)
-
-
-def _aborted(run_name: str) -> bool:
-    event = _ABORTS.get(run_name)
-    return event is not None and event.is_set()
-
-
-def _abort(run_name: str) -> None:
-    event = _ABORTS.get(run_name)
-    if event is not None:
-        event.set()
-
-
-def raise_if_aborted(run_name: str, family: str) -> None:
-    """Raise Cancelled when another family of the job has failed."""
-    if _aborted(run_name):
-        raise Cancelled(f"{family} stopped: another family of the job failed")
 
 
 @dataclass
@@ -204,10 +114,10 @@ def tune_family(
     metric = settings["metric"]
     _raise_if_no_trial_finished(family, results, metric)
     best = results.get_best_result(metric=metric, mode="min")
-    best_params = {k: _plain(v) for k, v in best.config.items()}
+    best_params = {k: plain(v) for k, v in best.config.items()}
     trials = [
         {
-            "params": {k: _plain(v) for k, v in r.config.items()},
+            "params": {k: plain(v) for k, v in r.config.items()},
             "metrics": {k: float(v) for k, v in r.metrics.items() if k.startswith("val_")},
         }
         for r in results
@@ -324,8 +234,3 @@ def _native_importance(model: Any) -> dict[str, float]:
         return {}
     gains = booster.feature_importance(importance_type="gain")
     return {str(n): float(g) for n, g in zip(booster.feature_name(), gains, strict=True)}
-
-
-def _plain(value: Any) -> Any:
-    """numpy scalars to Python, so params serialise cleanly."""
-    return value.item() if hasattr(value, "item") else value
