@@ -94,10 +94,10 @@ def summary(
     version: str,
     experiment: str,
 ) -> dict[str, Any]:
-    import mlflow
-
     """The job's JSON result: dataset, per-family versions and test metrics, the decision and
     the champion now in the registry."""
+    import mlflow
+
     best = min(registered, key=lambda r: r.result.test_metrics["rmse"])
     result = {
         "dataset_version": version,
