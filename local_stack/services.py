@@ -16,7 +16,7 @@ from pathlib import Path
 from local_stack import airflow_local, loopback, run_paths
 from local_stack.airflow_service import airflow_bin, airflow_env, airflow_home
 from local_stack.processes import console_script, http_ok
-from ray_jobs.core import s3
+from ray_jobs.core import ray_rules, s3
 from ray_jobs.core.settings import Settings, child_env
 
 log = logging.getLogger(__name__)
@@ -216,7 +216,7 @@ def service_env(st: Settings, name: str) -> dict[str, str]:
         extra = {
             "PATH": path,
             "PYTHONPATH": _pythonpath(loopback.SITE_DIR if st.on_loopback else None),
-            "RAY_DATA_USE_DATASOURCE_V2": "0",
+            **ray_rules.DATA_ENV,
             **run_paths.haproxy_env(st),
         }
     return child_env(st, extra)

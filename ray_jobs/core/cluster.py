@@ -7,6 +7,7 @@ import logging
 import os
 import socket
 
+from ray_jobs.core import ray_rules
 from ray_jobs.core.errors import ServiceUnavailable
 from ray_jobs.core.settings import Settings
 
@@ -19,8 +20,8 @@ def connect(settings: Settings) -> None:
     Call it before anything imports ray: Ray reads RAY_AUTH_* from the environment at import.
     """
     os.environ.update(settings.ray_env())
-    # Datasource V2 starts many footer-reader actors per read on small machines (6-14 s a read).
-    os.environ.setdefault("RAY_DATA_USE_DATASOURCE_V2", "0")
+    for name, value in ray_rules.DATA_ENV.items():
+        os.environ.setdefault(name, value)
     import ray
     from ray.data import DataContext
 
@@ -34,11 +35,7 @@ def connect(settings: Settings) -> None:
                     "the local stack with `make up` or set RAY_ADDRESS"
                 )
             ray.init(address=f"{settings.host}:{settings.ray_gcs_port}", log_to_driver=True)
-    context = DataContext.get_current()
-    # LightGBM and pandas 3 reject Arrow-backed dtypes; keep plain numpy-backed frames.
-    context.enable_arrow_backed_pandas_conversion = False
-    # The environment variable only counts when ray.data is first imported (ray.tune imports it).
-    context.use_datasource_v2 = False
+    ray_rules.apply_data_context(DataContext.get_current())
     log.info("connected to Ray: %s CPUs", ray.cluster_resources().get("CPU", 0))
 
 

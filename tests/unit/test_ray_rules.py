@@ -1,0 +1,43 @@
+"""The knowledge a Ray upgrade can break, checked against the installed Ray (loudly)."""
+
+from __future__ import annotations
+
+import importlib
+from types import SimpleNamespace
+
+import pytest
+
+from local_stack import loopback
+from ray_jobs.core import ray_rules
+
+
+def test_the_data_context_knobs_exist_and_are_set() -> None:
+    from ray.data import DataContext
+
+    context = DataContext.get_current()
+    ray_rules.apply_data_context(context)
+    assert context.use_datasource_v2 is False
+    assert context.enable_arrow_backed_pandas_conversion is False
+
+
+def test_a_renamed_knob_fails_loudly() -> None:
+    with pytest.raises(RuntimeError, match=r"has no DataContext\.use_datasource_v2"):
+        ray_rules.apply_data_context(SimpleNamespace(enable_arrow_backed_pandas_conversion=True))
+
+
+@pytest.mark.parametrize("module", sorted(loopback.PATCHES))
+def test_every_serve_module_the_loopback_patch_rewrites_still_has_its_target(module: str) -> None:
+    """The patch only logs a warning at run time; here a changed target fails the suite."""
+    loaded = importlib.import_module(module)
+    if module.endswith("haproxy"):
+        template = loaded.HAPROXY_CONFIG_TEMPLATE
+        assert all(wildcard in template for wildcard, _ in loopback._HAPROXY_BINDS), module
+    else:
+        attribute = {"default_impl": "add_grpc_address", "replica": "add_port_to_grpc_server"}
+        assert callable(getattr(loaded, attribute[module.rsplit(".", 1)[1]], None)), module
+
+
+def test_wildcard_addresses_become_loopback() -> None:
+    for address in ("[::]:9500", "0.0.0.0:9500", "*:9500", ":9500"):
+        assert loopback.loopback_address(address) == "127.0.0.1:9500"
+    assert loopback.loopback_address("10.0.0.5:9500") == "10.0.0.5:9500"
