@@ -43,7 +43,7 @@ $(AIRFLOW_VENV)/.installed: requirements/airflow-lock.txt pyproject.toml $(VENV)
 
 airflow-install: $(AIRFLOW_VENV)/.installed ## Create .venv-airflow with the locked Airflow 3
 
-airflow: up airflow-install ## Start Airflow (standalone) on 127.0.0.1:8080 with this project's DAGs
+airflow: up airflow-install ## Start Airflow (api-server, scheduler, dag-processor) on 127.0.0.1:8080 with this project's DAGs
 	$(BURNOUT) up --only airflow
 	@echo "Airflow UI: http://127.0.0.1:$${BURNOUT_AIRFLOW_PORT:-8080} (user admin, password BURNOUT_AIRFLOW_ADMIN_PASSWORD in .env)"
 
@@ -66,7 +66,7 @@ up: install .env ## Start the local stack (S3, MLflow, Ray head); idempotent
 down: ## Stop the local stack and Airflow (data stays in .run/)
 	@test -x $(BURNOUT) && $(BURNOUT) down || true
 
-status: install .env ## Show each local service, its URL and health
+status: install .env ## Show each local service: URL, health, processes and memory
 	$(BURNOUT) status
 
 data: up ## Upload DEMO_ROWS synthetic rows to s3://data/raw/demo/
