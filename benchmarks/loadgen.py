@@ -25,7 +25,7 @@ import typer
 
 from ray_jobs.core import cli
 from ray_jobs.core.settings import get_settings
-from serve_app.smoke import GRAPHQL_QUERY, bearer, camel, grpc_metadata
+from serve_app.client import GRAPHQL_QUERY, bearer, camel, grpc_metadata
 
 log = logging.getLogger(__name__)
 

@@ -40,8 +40,8 @@ from benchmarks.serve_bench import sample_records
 from ray_jobs.core import cli, tracking
 from ray_jobs.core.errors import BurnoutError, ServiceUnavailable
 from ray_jobs.core.settings import Settings, child_env, get_settings
+from serve_app.client import bearer
 from serve_app.deploy import deploy, replicas, wait_healthy, wait_running
-from serve_app.smoke import bearer
 
 log = logging.getLogger(__name__)
 

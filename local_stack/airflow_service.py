@@ -101,7 +101,7 @@ def airflow_env(
                 settings.serve_http_port,
                 settings.api_token(),
             ),
-            # The DAG helpers import ray_jobs.submit / serve_app.smoke from this checkout.
+            # The DAG helpers import ray_jobs.submit / serve_app.client from this checkout.
             "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
             "NO_PROXY": "*",
             # Airflow starts task runners as `airflow ...` from PATH.

@@ -31,7 +31,8 @@ from ray_jobs.core import s3
 from ray_jobs.core.errors import BurnoutError
 from ray_jobs.core.settings import Settings, get_settings
 from ray_jobs.ingest import raw_prefix, upload_synthetic
-from serve_app import smoke
+from serve_app import client as serve_client
+from serve_app.client import ServeClient
 from serve_app.deploy import deploy
 
 log = logging.getLogger(__name__)
@@ -153,10 +154,10 @@ def _run_pipeline(settings: Settings, source: str, trials: int) -> tuple[dict, d
 
 def grpcurl_line(settings: Settings) -> str:
     """The same Predict call with grpcurl (Serve's gRPC proxy answers server reflection)."""
-    body = json.dumps({"records": [smoke.SAMPLE]})
+    body = json.dumps({"records": [serve_client.SAMPLE]})
     headers = " ".join(
         f"-H {shlex.quote(f'{k}: {v}')}"
-        for k, v in smoke.grpc_metadata(settings.serve_app_name, settings.api_token())
+        for k, v in serve_client.grpc_metadata(settings.serve_app_name, settings.api_token())
     )
     return (
         f"grpcurl -plaintext {headers} -d {shlex.quote(body)} "
@@ -166,14 +167,15 @@ def grpcurl_line(settings: Settings) -> str:
 
 def _calls(settings: Settings) -> str:
     """One sample call per protocol to the Serve app, and how to make it yourself."""
-    base = f"http://{settings.host}:{settings.serve_http_port}"
+    serve = ServeClient.for_settings(settings)
+    base = serve.base_url
     lines = [
         "",
         "Serving (Ray Serve, champion model)",
-        f"  REST     POST {base}/predict  -> {json.dumps(smoke.rest(settings))}",
-        f"  GraphQL  POST {base}/graphql  -> {json.dumps(smoke.graphql(settings))}",
+        f"  REST     POST {base}/predict  -> {json.dumps(serve.rest())}",
+        f"  GraphQL  POST {base}/graphql  -> {json.dumps(serve.graphql())}",
         f"  gRPC     {settings.host}:{settings.serve_grpc_port} BurnoutService/Predict"
-        f"  -> {json.dumps(smoke.grpc_predict(settings))}",
+        f"  -> {json.dumps(serve.grpc_predict())}",
         f"  docs     {base}/docs   GraphiQL {base}/graphql",
         f"  yourself {grpcurl_line(settings)}",
         "",

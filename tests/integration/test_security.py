@@ -11,7 +11,8 @@ import pytest
 from pydantic import SecretStr
 
 from ray_jobs.core.settings import Settings
-from serve_app import smoke
+from serve_app import client as serve_client
+from serve_app.client import ServeClient
 from tests.conftest import is_loopback, run_module, stack_listeners
 
 pytestmark = pytest.mark.integration
@@ -58,7 +59,7 @@ def token_on(settings: Settings, served: dict[str, Any]) -> Iterator[Settings]:
     finally:
         restored = run_module(settings, "serve_app.deploy", "up")
         assert restored.returncode == 0, restored.stderr[-3000:]
-        assert smoke.rest(settings)["burn_rate"] >= 0  # open again
+        assert ServeClient.for_settings(settings).rest()["burn_rate"] >= 0  # open again
 
 
 def test_api_token_guards_rest_graphql_and_grpc(token_on: Settings) -> None:
@@ -69,21 +70,25 @@ def test_api_token_guards_rest_graphql_and_grpc(token_on: Settings) -> None:
     from serve_app.protos import burnout_pb2_grpc
 
     base = f"http://{token_on.host}:{token_on.serve_http_port}"
-    graphql_body = {"query": smoke.GRAPHQL_QUERY, "variables": {"r": [smoke.camel(smoke.SAMPLE)]}}
+    graphql_body = {"query": serve_client.GRAPHQL_QUERY, "variables": {"r": [serve_client.camel(serve_client.SAMPLE)]}}
     for headers in ({}, {"Authorization": "Bearer not-the-token"}):
-        rest = httpx.post(f"{base}/predict", json={"records": [smoke.SAMPLE]}, headers=headers)
+        rest = httpx.post(f"{base}/predict", json={"records": [serve_client.SAMPLE]}, headers=headers)
         assert rest.status_code == 401 and rest.headers["www-authenticate"].startswith("Bearer")
         assert httpx.post(f"{base}/graphql", json=graphql_body, headers=headers).status_code == 401
     assert httpx.get(f"{base}/health").status_code == 200
     # With the token all three answer.
-    assert smoke.rest(token_on)["risk_level"] in {"Low", "Medium", "High"}
-    assert smoke.graphql(token_on)["riskLevel"] in {"Low", "Medium", "High"}
-    assert smoke.grpc_predict(token_on)["risk_level"] in {"Low", "Medium", "High"}
+    assert ServeClient.for_settings(token_on).rest()["risk_level"] in {"Low", "Medium", "High"}
+    assert ServeClient.for_settings(token_on).graphql()["riskLevel"] in {"Low", "Medium", "High"}
+    assert ServeClient.for_settings(token_on).grpc_predict()["risk_level"] in {
+        "Low",
+        "Medium",
+        "High",
+    }
 
     app = (("application", token_on.serve_app_name),)
     with grpc.insecure_channel(f"{token_on.host}:{token_on.serve_grpc_port}") as channel:
         stub = burnout_pb2_grpc.BurnoutServiceStub(channel)
-        request = pb.PredictRequest(records=[pb.Employee(**smoke.SAMPLE)])
+        request = pb.PredictRequest(records=[pb.Employee(**serve_client.SAMPLE)])
         for metadata in (app, (*app, ("authorization", "Bearer not-the-token"))):
             with pytest.raises(grpc.RpcError) as refused:
                 stub.Predict(request, metadata=metadata, timeout=30)

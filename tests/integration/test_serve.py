@@ -18,9 +18,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from features.risk import risk_level
 from ray_jobs.core.settings import Settings
 from ray_jobs.submit import summary_line
+from serve_app.client import SAMPLE, camel
 from serve_app.protos import burnout_pb2 as pb
 from serve_app.protos import burnout_pb2_grpc
-from serve_app.smoke import SAMPLE, camel
 from tests.conftest import run_module
 
 pytestmark = pytest.mark.integration

@@ -19,7 +19,7 @@ ALLOWED = {
     "ray_jobs/batch_predict.py": {"features", "ray_jobs.core"},
     "ray_jobs/submit.py": {"features", "ray_jobs.core"},
     "serve_app": {"features", "ray_jobs.core", "serve_app"},
-    "airflow/dags": {"ray_jobs.core.jobs_client", "ray_jobs.submit", "serve_app.smoke"},
+    "airflow/dags": {"ray_jobs.core.jobs_client", "ray_jobs.submit", "serve_app.client"},
 }
 OURS = ("features", "ray_jobs", "serve_app", "local_stack")
 

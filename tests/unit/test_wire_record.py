@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from graphql import build_schema
 
+from serve_app.client import camel
 from serve_app.graphql_api import SCHEMA
 from serve_app.protos import burnout_pb2 as pb
 from serve_app.schemas import EmployeeRecord
-from serve_app.smoke import camel
 
 
 def test_the_three_wire_records_have_the_same_fields() -> None:

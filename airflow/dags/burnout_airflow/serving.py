@@ -28,7 +28,7 @@ def reload(conn_id: str = SERVE_CONN_ID) -> dict[str, Any]:
     """POST /models/reload: the replicas load whatever the aliases point at now."""
     import httpx
 
-    from serve_app.smoke import bearer
+    from serve_app.client import bearer
 
     base_url, token = _endpoint(conn_id)
     response = httpx.post(f"{base_url}/models/reload", headers=bearer(token), timeout=120)
@@ -39,7 +39,7 @@ def reload(conn_id: str = SERVE_CONN_ID) -> dict[str, Any]:
 
 def smoke_predict(conn_id: str = SERVE_CONN_ID) -> dict[str, Any]:
     """POST /predict with the sample record; returns the prediction and the model that answered."""
-    from serve_app.smoke import rest_at
+    from serve_app.client import rest_at
 
     prediction = rest_at(*_endpoint(conn_id))
     log.info("smoke prediction: %s", prediction)
