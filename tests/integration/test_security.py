@@ -70,9 +70,14 @@ def test_api_token_guards_rest_graphql_and_grpc(token_on: Settings) -> None:
     from serve_app.protos import burnout_pb2_grpc
 
     base = f"http://{token_on.host}:{token_on.serve_http_port}"
-    graphql_body = {"query": serve_client.GRAPHQL_QUERY, "variables": {"r": [serve_client.camel(serve_client.SAMPLE)]}}
+    graphql_body = {
+        "query": serve_client.GRAPHQL_QUERY,
+        "variables": {"r": [serve_client.camel(serve_client.SAMPLE)]},
+    }
     for headers in ({}, {"Authorization": "Bearer not-the-token"}):
-        rest = httpx.post(f"{base}/predict", json={"records": [serve_client.SAMPLE]}, headers=headers)
+        rest = httpx.post(
+            f"{base}/predict", json={"records": [serve_client.SAMPLE]}, headers=headers
+        )
         assert rest.status_code == 401 and rest.headers["www-authenticate"].startswith("Bearer")
         assert httpx.post(f"{base}/graphql", json=graphql_body, headers=headers).status_code == 401
     assert httpx.get(f"{base}/health").status_code == 200
