@@ -11,6 +11,7 @@ from strawberry.scalars import JSON
 
 from ray_jobs.core.errors import InvalidInput, ModelUnavailable, NotFound, TooLarge
 from serve_app.error_codes import codes_for
+from serve_app.schemas import MODEL_VERSION_FIELDS
 from serve_app.web_ui import OfflineGraphQLRouter
 
 
@@ -62,14 +63,7 @@ class Health:
 
 def _version(data: dict[str, Any]) -> ModelVersion:
     return ModelVersion(
-        name=data["name"],
-        version=data["version"],
-        aliases=data["aliases"],
-        family=data["family"],
-        dataset_version=data["dataset_version"],
-        run_id=data["run_id"],
-        metrics=data["metrics"],
-        params=data.get("params"),
+        **{name: data[name] for name in MODEL_VERSION_FIELDS}, params=data.get("params")
     )
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from ray_jobs.core.errors import BurnoutError, InvalidInput, Unauthenticated
 from serve_app.error_codes import codes_for
+from serve_app.schemas import MODEL_VERSION_FIELDS
 
 BULK_ROWS = 64  # requests with more rows are a batch already: predict them directly
 
@@ -127,15 +128,7 @@ def _prediction(data: dict[str, Any]) -> Any:
 def _version(data: dict[str, Any]) -> Any:
     from serve_app.protos import burnout_pb2 as pb
 
-    return pb.ModelVersion(
-        name=data["name"],
-        version=data["version"],
-        aliases=data["aliases"],
-        family=data["family"],
-        dataset_version=data["dataset_version"],
-        run_id=data["run_id"],
-        metrics=data["metrics"],
-    )
+    return pb.ModelVersion(**{name: data[name] for name in MODEL_VERSION_FIELDS})
 
 
 def _shift(errors: list[dict[str, Any]], offset: int) -> list[dict[str, Any]]:

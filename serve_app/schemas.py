@@ -68,3 +68,16 @@ class Prediction(BaseModel):
 class PredictResponse(BaseModel):
     predictions: list[Prediction]
     model: ModelRef
+
+
+# One registered model version on the wire (REST returns the dict itself; GraphQL and gRPC map
+# these keys onto their own types).
+MODEL_VERSION_FIELDS = (
+    "name",
+    "version",
+    "aliases",
+    "family",
+    "dataset_version",
+    "run_id",
+    "metrics",
+)
