@@ -186,17 +186,17 @@ def test_expected_failures_are_one_clear_line(
     assert "Traceback" not in result.stderr
 
 
-def test_failed_job_fails_the_submission_with_rays_message(settings: Settings) -> None:
-    result = run_module(
-        settings,
-        "ray_jobs.submit",
-        "--",
-        "python",
-        "-m",
-        "ray_jobs.etl",
-        "--input",
-        "s3://data/raw/none/",
-    )
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["ray_jobs.submit", "--", "python", "-m", "ray_jobs.etl"],
+        ["local_stack.cli", "etl"],  # `burnout etl`: the same job through the CLI's wrapper
+    ],
+)
+def test_failed_job_fails_the_submission_with_rays_message(
+    settings: Settings, command: list[str]
+) -> None:
+    result = run_module(settings, *command, "--input", "s3://data/raw/none/")
     assert result.returncode == 1
     assert "FAILED" in result.stderr and "no CSV files" in result.stdout + result.stderr
 
