@@ -85,7 +85,9 @@ class Stack:
             )
         if process.pid() is None:
             log.info("starting %s on %s", name, service.url)
-            process.start(service.argv(), self._env(name), service.marker, self.run_dir)
+            process.start(
+                service.argv(), service_env(self.settings, name), service.marker, self.run_dir
+            )
         if (
             not wait_until(lambda: service.healthy() or process.pid() is None, START_TIMEOUT_S)
             or not service.healthy()
@@ -136,9 +138,6 @@ class Stack:
                 }
             )
         return rows
-
-    def _env(self, name: str) -> dict[str, str]:
-        return service_env(self.settings, name)
 
 
 def format_status(rows: list[dict[str, str]]) -> str:

@@ -14,6 +14,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import psutil
 import pytest
@@ -111,10 +112,14 @@ def require_real_data(path: Path = REAL_TRAIN_CSV) -> Path:
     """The real public file; skip without it on a developer's machine, fail under CI=true."""
     if path.exists():
         return path
-    message = f"real dataset not present: {path} (../shared/data beside the checkout)"
+    missing(f"real dataset not present: {path} (../shared/data beside the checkout)")
+
+
+def missing(what: str) -> NoReturn:
+    """Something a test needs is absent: skip on a developer's machine, fail under CI=true."""
     if os.environ.get("CI", "").lower() in {"true", "1"}:
-        pytest.fail(f"CI=true and the {message}", pytrace=False)
-    pytest.skip(message)
+        pytest.fail(f"CI=true and the {what}", pytrace=False)
+    pytest.skip(what)
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from features.models import FAMILIES
 from ray_jobs.core.errors import ConfigError
 
+DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "train.yaml"
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -67,7 +69,7 @@ def _describe(path: Path, error: ValidationError) -> str:
     return f"training config {path}: {where}: {first['msg']}{more}"
 
 
-def load(path: Path, trials: int | None, families: list[str] | None) -> dict[str, Any]:
+def load_config(path: Path, trials: int | None, families: list[str] | None) -> dict[str, Any]:
     """The validated config as plain data, with optional overrides for quick runs."""
     try:
         raw = yaml.safe_load(path.read_text())

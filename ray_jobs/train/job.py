@@ -22,8 +22,8 @@ from ray_jobs.core import cli, s3, tracking
 from ray_jobs.core.cluster import connect
 from ray_jobs.core.errors import BurnoutError, ServiceUnavailable
 from ray_jobs.core.settings import Settings, get_settings
-from ray_jobs.train import config as train_config
 from ray_jobs.train import datasets
+from ray_jobs.train.config import DEFAULT_CONFIG, load_config
 from ray_jobs.train.family_runs import Logged, Tracking, tune_and_log
 from ray_jobs.train.progress import abort_switch
 from ray_jobs.train.registration import register_all, summary
@@ -31,12 +31,6 @@ from ray_jobs.train.registration import register_all, summary
 log = logging.getLogger(__name__)
 
 EXPERIMENT = "training"
-DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "train.yaml"
-
-
-def load_config(path: Path, trials: int | None, families: list[str] | None) -> dict[str, Any]:
-    """The versioned training config, validated (see `train_config`), with optional overrides."""
-    return train_config.load(path, trials, families)
 
 
 def run_training(

@@ -26,7 +26,7 @@ from ray_jobs.core.settings import Settings, child_env
 from ray_jobs.ingest import raw_prefix, upload_file
 from ray_jobs.submit import summary_line
 from ray_jobs.train import datasets
-from ray_jobs.train.job import DEFAULT_CONFIG, load_config
+from ray_jobs.train.config import DEFAULT_CONFIG, load_config
 from tests.conftest import REPO, run_module
 from tests.integration.conftest import read_parquet
 

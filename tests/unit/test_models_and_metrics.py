@@ -15,7 +15,7 @@ from features.schema import FEATURE_NAMES, RAW_TO_NAME
 from features.synthetic import generate
 from features.validation import validate
 from ray_jobs.core.errors import ConfigError
-from ray_jobs.train.job import DEFAULT_CONFIG, load_config
+from ray_jobs.train.config import DEFAULT_CONFIG, load_config
 from ray_jobs.train.tuning import cap_rows
 
 

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from ray_jobs.core.errors import ConfigError
-from ray_jobs.train.job import DEFAULT_CONFIG, load_config
+from ray_jobs.train.config import DEFAULT_CONFIG, load_config
 
 
 def _write(tmp_path: Path, change: object) -> Path:
