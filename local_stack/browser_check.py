@@ -23,6 +23,7 @@ import typer
 from ray_jobs.core import cli
 from ray_jobs.core.errors import BurnoutError
 from ray_jobs.core.settings import Settings, get_settings
+from serve_app.client import ServeClient
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +47,10 @@ def chromium() -> str | None:
 
 @dataclass
 class BrowserReport:
-    """What the check saw: screenshots, blocked off-stack requests, console errors."""
+    """What the check saw: screenshots, blocked off-stack requests, what each page showed."""
 
     screenshots: dict[str, Path] = field(default_factory=dict)
     blocked: list[str] = field(default_factory=list)
-    console_errors: list[str] = field(default_factory=list)
     found: dict[str, Any] = field(default_factory=dict)
 
 
@@ -75,17 +75,13 @@ def check_pages(settings: Settings, run_name: str, experiment_id: str, out: Path
         raise BurnoutError("Chromium is not installed: apt-get install chromium")
     out.mkdir(parents=True, exist_ok=True)
     report = BrowserReport()
-    api = f"http://{settings.host}:{settings.serve_http_port}"
+    api = ServeClient.for_settings(settings).base_url
     with sync_playwright() as driver:
         browser = driver.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         context = browser.new_context(viewport={"width": 1400, "height": 900})
         context.route("**/*", _offline(report, {settings.host, "127.0.0.1", "localhost"}))
         page = context.new_page()
         page.set_default_timeout(TIMEOUT_MS)
-        page.on(
-            "console",
-            lambda m: report.console_errors.append(m.text) if m.type == "error" else None,
-        )
 
         # The experiment's "Training runs" page (MLflow 3 opens an experiment on a GenAI overview).
         page.goto(f"{settings.mlflow_tracking_uri}/#/experiments/{experiment_id}/runs")
