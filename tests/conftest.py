@@ -38,10 +38,24 @@ def _free(port: int) -> bool:
     return True
 
 
+def _ephemeral_low() -> int:
+    """The first port the kernel hands out to outgoing connections (Linux default 32768)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32_768
+
+
 def free_port_block() -> int:
-    """A base port B such that the ports the stack derives from it are all free."""
+    """A base port B such that the ports the stack derives from it are all free.
+
+    The block stays below the ephemeral range: there, any outgoing connection (the stack's own
+    services connect to each other while starting) may take a port between this check and the
+    server's bind, which is how SeaweedFS once failed with "port ... is not available".
+    """
+    top = min(_ephemeral_low(), 65_536) - 10_200  # the highest derived port is base + 10_119
     for _ in range(200):
-        base = random.randrange(30_000, 39_000, 20)
+        base = random.randrange(10_000, max(top, 10_020), 20)
         wanted = [base + i for i in range(20)] + [base + 10_000 + i for i in range(6)]
         wanted += [base + 200 + i for i in range(0, 800, 50)]
         wanted += [base + 10_020 + i for i in range(0, 100, 10)]
