@@ -170,7 +170,20 @@ def redeploy(settings: Settings, **overrides: Any) -> Settings:
 # -- scenario 1: a model swap under load --------------------------------------------------------
 
 
-def scenario_swap(settings: Settings, clients: int, seconds: float) -> dict[str, Any]:
+def reload_call(settings: Settings) -> Callable[[], None]:
+    """The API's way to swap: POST /models/reload reaches one replica, the alias board the rest."""
+    url = f"http://{settings.host}:{settings.serve_http_port}/models/reload"
+
+    def swap() -> None:
+        httpx.post(url, headers=bearer(settings.api_token()), timeout=120).raise_for_status()
+
+    return swap
+
+
+def scenario_swap(
+    settings: Settings, clients: int, seconds: float, swap: Callable[[], None] | None = None
+) -> dict[str, Any]:
+    """Move the alias under load, then `swap` (default: POST /models/reload)."""
     import mlflow
 
     client = mlflow.MlflowClient(settings.mlflow_tracking_uri)
@@ -184,20 +197,17 @@ def scenario_swap(settings: Settings, clients: int, seconds: float) -> dict[str,
     target = next((v for v in others if v != before), None)
     if target is None:
         raise BurnoutError(f"'{name}' has one version only: train once more to swap models")
-    url = f"http://{settings.host}:{settings.serve_http_port}/models/reload"
-    headers = bearer(settings.api_token())
     load = Load(settings, clients, seconds)
     try:
         load.sleep_until(seconds / 3)
         moved_at = time.time()
         client.set_registered_model_alias(name, alias, target)
-        reply = httpx.post(url, headers=headers, timeout=120)
-        reply.raise_for_status()
+        (swap or reload_call(settings))()
         reloaded_at = time.time()
         result = load.result()
     finally:
         client.set_registered_model_alias(name, alias, before)
-        httpx.post(url, headers=headers, timeout=120)
+        reload_call(settings)()
     move = moved_at - result["started_at"]
     samples = result["samples"]
     old_after = [s[0] + s[1] / 1000 for s in samples if s[0] >= move and s[3] == before]

@@ -12,10 +12,12 @@ import contextlib
 import json
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
 import typer
+import yaml
 
 from ray_jobs.core import cli, tracking
 from ray_jobs.core.cluster import connect
@@ -29,10 +31,14 @@ GRPC_SERVICERS = [
     "grpc_health.v1.health_pb2_grpc.add_HealthServicer_to_server",
 ]
 READY_TIMEOUT_S = 180.0
+SERVE_CONFIG = Path(__file__).resolve().parent / "config.yaml"
 
 
-def deploy(settings: Settings) -> None:
-    """Start Serve (if needed) with our proxy options and deploy the application."""
+def deploy(settings: Settings, reload_generation: int = 0) -> None:
+    """Start Serve (if needed) with our proxy options and deploy the application.
+
+    Deploying again with another `reload_generation` reloads every replica's models in place.
+    """
     tracking.use_tracking_server(settings)
     connect(settings)
     from ray import serve
@@ -44,7 +50,12 @@ def deploy(settings: Settings) -> None:
         grpc_options={"port": settings.serve_grpc_port, "grpc_servicer_functions": GRPC_SERVICERS},
         logging_config={"log_level": "WARNING", "enable_access_log": False},
     )
-    serve.run(build(settings), name=settings.serve_app_name, route_prefix="/", blocking=False)
+    serve.run(
+        build(settings, reload_generation=reload_generation),
+        name=settings.serve_app_name,
+        route_prefix="/",
+        blocking=False,
+    )
     _wait_ready(settings)
     import ray
 
@@ -55,6 +66,41 @@ def deploy(settings: Settings) -> None:
         "serving: REST http://%s:%d (docs /docs, GraphQL /graphql), gRPC %s:%d",
         settings.host, settings.serve_http_port, settings.host, settings.serve_grpc_port,
     )  # fmt: skip
+
+
+def serve_config(settings: Settings, reload_generation: int = 0) -> dict[str, Any]:
+    """serve_app/config.yaml for these settings: host, ports, replica bounds, user_config."""
+    from serve_app.deployment import autoscaling
+
+    config = yaml.safe_load(SERVE_CONFIG.read_text())
+    config["http_options"] = {"host": settings.host, "port": settings.serve_http_port}
+    config["grpc_options"]["port"] = settings.serve_grpc_port
+    (application_config,) = config["applications"]
+    (deployment,) = application_config["deployments"]
+    deployment["autoscaling_config"] = autoscaling(settings)
+    deployment["user_config"] = {"reload_generation": reload_generation}
+    application_config["args"] = {"serve_poll_interval_s": str(settings.serve_poll_interval_s)}
+    return dict(config)
+
+
+def apply(settings: Settings, reload_generation: int = 0) -> None:
+    """Deploy declaratively, as `serve deploy` does (the dashboard's Serve REST API).
+
+    Changing only `reload_generation` is a lightweight update: Serve keeps the replicas and
+    calls their `reconfigure`, which reloads every loaded alias from the registry.
+    """
+    url = f"{settings.ray_address.rstrip('/')}/api/serve/applications/"
+    body = serve_config(settings, reload_generation)
+    reply = httpx.put(url, json=body, headers=settings.ray_auth_headers(), timeout=60)
+    reply.raise_for_status()
+    wanted = json.dumps({"reload_generation": reload_generation})
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        info = application(settings)
+        if info["status"] == "RUNNING" and wanted in json.dumps(info["deployed_app_config"]):
+            return
+        time.sleep(0.1)
+    raise ServiceUnavailable(f"the applied Serve config was not RUNNING after {READY_TIMEOUT_S} s")
 
 
 def _wait_ready(settings: Settings) -> None:
@@ -97,13 +143,23 @@ def up() -> None:
     deploy(get_settings())
 
 
+@app.command("apply")
+def apply_command(
+    reload_generation: int = typer.Option(
+        0, help="change it to make every replica reload its models in place"
+    ),
+) -> None:
+    """Deploy from serve_app/config.yaml (declarative, like `serve deploy`)."""
+    apply(get_settings(), reload_generation)
+
+
 @app.command()
 def down() -> None:
     """Remove the application."""
     undeploy(get_settings())
 
 
-def _application(settings: Settings) -> dict[str, Any]:
+def application(settings: Settings) -> dict[str, Any]:
     """The application's details as the dashboard's Serve API reports them."""
     url = f"{settings.ray_address.rstrip('/')}/api/serve/applications/"
     response = httpx.get(url, headers=settings.ray_auth_headers(), timeout=10)
@@ -124,7 +180,7 @@ def replicas(settings: Settings) -> list[dict[str, Any]]:
             "pid": r.get("pid"),
             "node_ip": r.get("node_ip"),
         }
-        for name, d in _application(settings)["deployments"].items()
+        for name, d in application(settings)["deployments"].items()
         for r in d.get("replicas", [])
     ]
 
@@ -142,10 +198,10 @@ def wait_running(settings: Settings, count: int, timeout_s: float) -> float:
 
 def app_status(settings: Settings) -> dict[str, object]:
     """Serve's view of the application from the dashboard API: status, replicas, autoscaling."""
-    application = _application(settings)
+    info = application(settings)
     return {
-        "name": application["name"],
-        "status": application["status"],
+        "name": info["name"],
+        "status": info["status"],
         "deployments": {
             name: {
                 "status": d["status"],
@@ -154,7 +210,7 @@ def app_status(settings: Settings) -> dict[str, object]:
                 "autoscaling_config": d["deployment_config"].get("autoscaling_config"),
                 "max_ongoing_requests": d["deployment_config"].get("max_ongoing_requests"),
             }
-            for name, d in application["deployments"].items()
+            for name, d in info["deployments"].items()
         },
     }
 

@@ -55,6 +55,7 @@ class BurnoutService(GrpcMethods):
         self._wait = AdaptiveWait(float(options["batch_wait_s"]))
         self._batched.set_batch_wait_timeout_s(self._wait.idle_s)
         self.service.try_load_default()
+        self._reload_generation: int | None = None
         self._board = alias_board(self.model_name)
         self._generation = 0
         threading.Thread(target=self._follow, daemon=True).start()
@@ -118,6 +119,15 @@ class BurnoutService(GrpcMethods):
         self._board.publish.remote(versions)
         return versions
 
+    def reconfigure(self, user_config: dict[str, Any]) -> None:
+        """Serve's own way to reach every replica: a redeploy whose `user_config` carries a new
+        `reload_generation` reloads every loaded alias (measured against the alias board in
+        docs/reliability.md; also how a `serve deploy` config forces a reload)."""
+        generation = int(user_config.get("reload_generation", 0))
+        if self._reload_generation is not None and generation != self._reload_generation:
+            self.service.reload(None)
+        self._reload_generation = generation
+
     def _follow(self) -> None:
         """Keep the loaded aliases current: the board every BOARD_POLL_S (a reload made on
         another replica), the registry every BURNOUT_SERVE_POLL_INTERVAL_S when it is > 0 (an
@@ -168,20 +178,29 @@ def options_from_settings(settings: Any) -> dict[str, Any]:
     }
 
 
-def build(settings: Any, loader: Loader | None = None) -> Any:
-    """The bound application, with autoscaling and replica options from settings."""
+def autoscaling(settings: Any) -> dict[str, Any]:
+    """Serve's autoscaling_config from settings (also written into the declarative config)."""
+    return {
+        "min_replicas": settings.serve_min_replicas,
+        "max_replicas": settings.serve_max_replicas,
+        "target_ongoing_requests": settings.serve_target_ongoing_requests,
+        "upscale_delay_s": settings.serve_upscale_delay_s,
+        "downscale_delay_s": settings.serve_downscale_delay_s,
+        "look_back_period_s": settings.serve_look_back_period_s,
+        # Replicas report their load this often (default 10 s, as long as the look-back):
+        # five reports per window let a short upscale delay see a real average.
+        "metrics_interval_s": settings.serve_look_back_period_s / 5,
+    }
+
+
+def build(settings: Any, loader: Loader | None = None, reload_generation: int = 0) -> Any:
+    """The bound application, with autoscaling and replica options from settings.
+
+    A redeploy with another `reload_generation` only reconfigures the running replicas.
+    """
     deployment = BurnoutService.options(
-        autoscaling_config={
-            "min_replicas": settings.serve_min_replicas,
-            "max_replicas": settings.serve_max_replicas,
-            "target_ongoing_requests": settings.serve_target_ongoing_requests,
-            "upscale_delay_s": settings.serve_upscale_delay_s,
-            "downscale_delay_s": settings.serve_downscale_delay_s,
-            "look_back_period_s": settings.serve_look_back_period_s,
-            # Replicas report their load this often (default 10 s, as long as the look-back):
-            # five reports per window let a short upscale delay see a real average.
-            "metrics_interval_s": settings.serve_look_back_period_s / 5,
-        },
+        user_config={"reload_generation": reload_generation},
+        autoscaling_config=autoscaling(settings),
         max_ongoing_requests=settings.serve_max_ongoing_requests,
         health_check_period_s=settings.serve_health_check_period_s,
         ray_actor_options={"num_cpus": 0.5},
@@ -194,14 +213,13 @@ def app_builder(args: dict[str, str]) -> Any:
     """Entry point for `serve deploy serve_app/config.yaml` (import_path ...:app_builder).
 
     Settings come from the environment of the Ray cluster (BURNOUT_*), `args` may override the
-    registry URI or model name.
+    registry URI, the model name or the registry poll interval.
     """
     from ray_jobs.core.settings import get_settings
 
     settings = get_settings()
-    overrides = {
-        k: v for k, v in (args or {}).items() if k in {"mlflow_tracking_uri", "model_name"}
-    }
+    allowed = {"mlflow_tracking_uri", "model_name", "serve_poll_interval_s"}
+    overrides = {k: v for k, v in (args or {}).items() if k in allowed}
     if overrides:
-        settings = settings.model_copy(update=overrides)
+        settings = type(settings).model_validate({**settings.model_dump(), **overrides})
     return build(settings)

@@ -6,6 +6,7 @@ import contextlib
 import logging
 import os
 import socket
+import sys
 
 from ray_jobs.core import ray_rules
 from ray_jobs.core.errors import ServiceUnavailable
@@ -19,6 +20,14 @@ def connect(settings: Settings) -> None:
 
     Call it before anything imports ray: Ray reads RAY_AUTH_* from the environment at import.
     """
+    unset = sorted(k for k, v in settings.ray_env().items() if os.environ.get(k) != v)
+    if unset and "ray" in sys.modules:
+        # Ray read its constants without them: on loopback it would look for the head on the
+        # machine's outward IP and wait there for minutes.
+        raise RuntimeError(
+            f"ray was imported before connect() set {', '.join(unset)} (Ray reads them at "
+            "import): import ray after calling connect()"
+        )
     os.environ.update(settings.ray_env())
     for name, value in ray_rules.DATA_ENV.items():
         os.environ.setdefault(name, value)

@@ -401,6 +401,38 @@ def test_a_reload_reaches_every_replica(
         assert restored.returncode == 0, restored.stderr[-3000:]
 
 
+def test_a_config_update_reloads_every_replica_in_place(
+    rest: httpx.Client, settings: Settings, served: dict[str, Any]
+) -> None:
+    """Serve's declarative path: only user_config changes, the same two replicas reload."""
+    from serve_app.deploy import apply, replicas, wait_running
+
+    pinned = settings.model_copy(
+        update={"serve_min_replicas": 2, "serve_max_replicas": 2, "serve_poll_interval_s": 0.0}
+    )
+    client = mlflow.MlflowClient(settings.mlflow_tracking_uri)
+    before = str(client.get_model_version_by_alias(settings.model_name, "champion").version)
+    target = next(v["version"] for v in served["families"].values() if v["version"] != before)
+    health = f"http://127.0.0.1:{settings.serve_http_port}/health"
+    try:
+        apply(pinned, reload_generation=1)
+        wait_running(pinned, 2, 180)
+        started = {r["replica_id"] for r in replicas(pinned)}
+        client.set_registered_model_alias(settings.model_name, "champion", target)
+        apply(pinned, reload_generation=2)
+        seen: dict[str, str] = {}
+        for _ in range(40):  # a new connection each time: HAProxy spreads them over replicas
+            answer = httpx.get(health, timeout=10).json()
+            seen[answer["replica"]] = answer["loaded"]["champion"]
+        assert set(seen) == started, (seen, started)  # the same replicas: no restart
+        assert set(seen.values()) == {target}, seen
+    finally:
+        client.set_registered_model_alias(settings.model_name, "champion", before)
+        rest.post("/models/reload")
+        restored = run_module(settings, "serve_app.deploy", "up", timeout=400)
+        assert restored.returncode == 0, restored.stderr[-3000:]
+
+
 def test_batch_scoring_on_s3_files(settings: Settings, trained: dict[str, Any]) -> None:
     from features.synthetic import generate
     from ray_jobs.core import s3

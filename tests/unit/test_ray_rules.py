@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import importlib
+import os
+import subprocess
+import sys
 from types import SimpleNamespace
 
 import pytest
@@ -41,3 +44,27 @@ def test_wildcard_addresses_become_loopback() -> None:
     for address in ("[::]:9500", "0.0.0.0:9500", "*:9500", ":9500"):
         assert loopback.loopback_address(address) == "127.0.0.1:9500"
     assert loopback.loopback_address("10.0.0.5:9500") == "10.0.0.5:9500"
+
+
+def test_connecting_after_ray_was_imported_without_its_settings_fails_loudly() -> None:
+    """Ray reads RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER at import: imported too early, a driver on
+    the local stack waited minutes for a head on the machine's outward IP."""
+    code = (
+        "import ray\n"
+        "from ray_jobs.core.cluster import connect\n"
+        "from ray_jobs.core.settings import load_settings\n"
+        "keys = {'s3_access_key': 'k' * 8, 's3_secret_key': 's' * 8, 'ray_auth_token': 't' * 16}\n"
+        "connect(load_settings(_env_file=None, **keys))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert "ray was imported before connect() set" in result.stderr
+    assert "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER" in result.stderr
