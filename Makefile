@@ -12,6 +12,11 @@ UV_VERSION := 0.13.9
 DEMO_ROWS ?= 20000
 DEMO_TRIALS ?= 4
 PYTEST_ARGS ?=
+# `make up WORKERS=2 HEAD_CPUS=0`: two extra Ray worker nodes on this machine, none of the work on
+# the head (BURNOUT_RAY_WORKERS / BURNOUT_RAY_NUM_CPUS in .env do the same for every command).
+WORKERS ?=
+HEAD_CPUS ?=
+NODES_ENV := $(if $(WORKERS),BURNOUT_RAY_WORKERS=$(WORKERS)) $(if $(HEAD_CPUS),BURNOUT_RAY_NUM_CPUS=$(HEAD_CPUS))
 PROTOS := $(wildcard serve_app/protos/*.proto)
 
 .PHONY: help install airflow-install airflow up down status demo data etl train serve reliability test test-unit test-integration lint format lock clean reset
@@ -60,8 +65,8 @@ airflow: up airflow-install ## Start Airflow (api-server, scheduler, dag-process
 		print("wrote .env with fresh random secrets" if have is None else "added to .env: " + (", ".join(l.split("=")[0] for l in new) or "nothing"))'
 	@chmod 600 .env
 
-up: install .env ## Start the local stack (S3, MLflow, Ray head); idempotent
-	$(BURNOUT) up
+up: install .env ## Start the local stack (S3, MLflow, Ray head [+ WORKERS=N nodes]); idempotent
+	$(NODES_ENV) $(BURNOUT) up
 
 down: ## Stop the local stack and Airflow (data stays in .run/)
 	@test -x $(BURNOUT) && $(BURNOUT) down || true

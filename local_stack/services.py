@@ -21,6 +21,8 @@ from ray_jobs.core.settings import Settings, child_env
 
 log = logging.getLogger(__name__)
 
+WORKER_PREFIX = "ray-worker-"  # the local stack's Ray worker nodes: ray-worker-1, ...
+
 
 @dataclass(frozen=True)
 class Service:
@@ -120,57 +122,6 @@ def mlflow_service(st: Settings) -> Service:
     return Service("mlflow", st.mlflow_tracking_uri, st.mlflow_port, str(db), argv, healthy)
 
 
-def ray_service(st: Settings) -> Service:
-    temp_dir = run_paths.ray_temp_dir(st)
-    base = st.ray_internal_base_port
-
-    def argv() -> list[str]:
-        run_paths.prepare(st)
-        return [
-            console_script("ray"),
-            "start",
-            "--head",
-            "--block",
-            f"--node-ip-address={st.host}",
-            f"--port={st.ray_gcs_port}",
-            f"--num-cpus={st.ray_num_cpus}",
-            f"--object-store-memory={st.ray_object_store_mb * 1024 * 1024}",
-            "--include-dashboard=true",
-            f"--dashboard-host={st.host}",
-            f"--dashboard-port={st.ray_dashboard_port}",
-            f"--temp-dir={temp_dir}",
-            # `ray start` always runs a Ray Client server when ray[client]'s packages are
-            # installed (ray[default] brings them); it gets a port of this stack's block.
-            f"--ray-client-server-port={base}",
-            f"--node-manager-port={base + 1}",
-            f"--object-manager-port={base + 2}",
-            f"--dashboard-agent-listen-port={base + 3}",
-            f"--dashboard-agent-grpc-port={base + 4}",
-            f"--metrics-export-port={base + 5}",
-            f"--runtime-env-agent-port={base + 6}",
-            f"--min-worker-port={base + 100}",
-            f"--max-worker-port={base + 999}",
-            "--disable-usage-stats",
-        ]
-
-    def healthy() -> bool:
-        return http_ok(f"{st.ray_address}/api/version", st.ray_auth_headers())
-
-    return Service(
-        "ray",
-        st.ray_address,
-        st.ray_dashboard_port,
-        f"--temp-dir={temp_dir}",
-        argv,
-        healthy,
-        # HAProxy (started by Serve) outlives the Ray processes and keeps the Serve ports.
-        stray_markers=(str(temp_dir), str(st.run_dir / "haproxy")),
-        # raylet and the monitor outlive a dead GCS for minutes; nothing of value is lost
-        # by killing them once the GCS has had its SIGTERM.
-        stop_timeout_s=5.0,
-    )
-
-
 def airflow_process(st: Settings) -> Service:
     url = f"http://{st.host}:{st.airflow_port}"
 
@@ -208,9 +159,10 @@ def service_env(st: Settings, name: str) -> dict[str, str]:
             "AWS_SECRET_ACCESS_KEY": st.s3_secret_key.get_secret_value(),
             "AWS_DEFAULT_REGION": st.s3_region,
         }
-    if name == "ray":
-        # Jobs inherit the head's environment: this is how they learn endpoints and keys
-        # without them appearing in job submissions.
+    if name == "ray" or name.startswith(WORKER_PREFIX):
+        # Jobs (and the tasks, trials and replicas on every node) inherit their raylet's
+        # environment: this is how they learn endpoints and keys without them appearing in
+        # job submissions.
         # `python` in a job entrypoint must be this environment's interpreter.
         path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
         extra = {

@@ -15,10 +15,12 @@ import typer
 
 from local_stack import run_paths
 from local_stack.processes import Owned, tree_usage, wait_until
+from local_stack.ray_nodes import ray_service, ray_worker_service
 from local_stack.services import (
+    WORKER_PREFIX,
+    Service,
     airflow_process,
     mlflow_service,
-    ray_service,
     s3_service,
     service_env,
 )
@@ -40,15 +42,18 @@ class Stack:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.run_dir = settings.run_dir
+        workers = [ray_worker_service(settings, i) for i in range(1, settings.ray_workers + 1)]
         self.services = {
             s.name: s
             for s in (
                 s3_service(settings),
                 mlflow_service(settings),
                 ray_service(settings),
+                *workers,
                 airflow_process(settings),
             )
         }
+        self.core = (*SERVICES, *(w.name for w in workers))
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -58,16 +63,19 @@ class Stack:
             name, self.run_dir / "pids" / f"{name}.pid", self.run_dir / "logs" / f"{name}.log"
         )
 
-    def up(self, names: tuple[str, ...] = SERVICES) -> None:
+    def up(self, names: tuple[str, ...] | None = None) -> None:
         """Start what is not running yet and wait until each service answers.
 
-        S3 comes first (MLflow stores artifacts there); MLflow and Ray then start side by side.
+        S3 comes first (MLflow stores artifacts there); MLflow and the Ray head then start side
+        by side; worker nodes join once the head answers.
         """
+        names = names or self.core
         self.run_dir.mkdir(parents=True, exist_ok=True)
         run_paths.prepare(self.settings)
+        workers = [n for n in names if n.startswith(WORKER_PREFIX)]
         first = [n for n in names if n == "s3"]
-        rest = [n for n in names if n != "s3"]
-        for batch in (first, rest):
+        rest = [n for n in names if n != "s3" and n not in workers]
+        for batch in (first, rest, workers):
             with ThreadPoolExecutor(max_workers=max(1, len(batch))) as pool:
                 for future in [pool.submit(self._up_one, n) for n in batch]:
                     future.result()
@@ -100,17 +108,30 @@ class Stack:
             service.after_start()
         log.info("%s is up at %s", name, service.url)
 
-    def down(self, names: tuple[str, ...] = (*SERVICES, *OPTIONAL)) -> None:
+    def down(self, names: tuple[str, ...] | None = None) -> None:
         """Stop the services this stack started, all at once; leave their data."""
+        names = names or self.known()
         with ThreadPoolExecutor(max_workers=len(names)) as pool:
             stopped = dict(zip(names, pool.map(self._down_one, names), strict=True))
         for name, was_running in stopped.items():
             log.info("%s %s", name, "stopped" if was_running else "was not running")
-        if not any(self.owned(n).pid() for n in (*SERVICES, *OPTIONAL)):
+        if not any(self.owned(n).pid() for n in self.known()):
             run_paths.remove(self.settings)
 
+    def known(self) -> tuple[str, ...]:
+        """Every service of this stack, and worker nodes left from a run with more of them."""
+        pid_files = self.run_dir / "pids"
+        stale = sorted(p.stem for p in pid_files.glob(f"{WORKER_PREFIX}*.pid"))
+        return tuple(dict.fromkeys((*self.core, *stale, *OPTIONAL)))
+
+    def service(self, name: str) -> Service:
+        """A service by name, including worker nodes this settings object would not start."""
+        return self.services.get(name) or ray_worker_service(
+            self.settings, int(name.removeprefix(WORKER_PREFIX))
+        )
+
     def _down_one(self, name: str) -> bool:
-        service = self.services[name]
+        service = self.service(name)
         return self.owned(name).stop(
             timeout=service.stop_timeout_s,
             also_matching=service.stray_markers,
@@ -120,9 +141,9 @@ class Stack:
     def status(self) -> list[dict[str, str]]:
         """One row per service: name, URL, PID, health, processes and resident memory."""
         rows = []
-        for name, service in self.services.items():
-            pid = self.owned(name).pid()
-            if name in OPTIONAL and pid is None:
+        for name in self.known():
+            service, pid = self.service(name), self.owned(name).pid()
+            if name not in self.core and pid is None:
                 continue
             health = "healthy" if service.healthy() else ("starting/unhealthy" if pid else "down")
             count, rss, pss = tree_usage(pid)
@@ -158,14 +179,13 @@ def format_status(rows: list[dict[str, str]]) -> str:
 app = typer.Typer(help=__doc__, no_args_is_help=True, pretty_exceptions_enable=False)
 
 
-def _names(only: str | None, default: tuple[str, ...] = SERVICES) -> tuple[str, ...]:
+def _names(stack: Stack, only: str | None) -> tuple[str, ...] | None:
     if not only:
-        return default
+        return None
     names = tuple(n.strip() for n in only.split(",") if n.strip())
-    known = (*SERVICES, *OPTIONAL)
-    unknown = [n for n in names if n not in known]
+    unknown = [n for n in names if n not in stack.known()]
     if unknown:
-        raise BurnoutError(f"unknown service(s) {unknown}; choose from {', '.join(known)}")
+        raise BurnoutError(f"unknown service(s) {unknown}; choose from {', '.join(stack.known())}")
     return names
 
 
@@ -175,7 +195,7 @@ def up(
 ) -> None:
     """Start the local stack (idempotent) and print its status."""
     stack = Stack(get_settings())
-    stack.up(_names(only))
+    stack.up(_names(stack, only))
     typer.echo(format_status(stack.status()))
 
 
@@ -184,7 +204,8 @@ def down(
     only: str | None = typer.Option(None, help="comma-separated subset of s3,mlflow,ray,airflow"),
 ) -> None:
     """Stop the processes this stack started; data stays in the run folder."""
-    Stack(get_settings()).down(_names(only, (*SERVICES, *OPTIONAL)))
+    stack = Stack(get_settings())
+    stack.down(_names(stack, only))
 
 
 @app.command()

@@ -27,6 +27,7 @@ from features.validation import validate
 from ray_jobs.core import cli, s3, tracking
 from ray_jobs.core.cluster import connect
 from ray_jobs.core.errors import ModelUnavailable, NotFound
+from ray_jobs.core.placement import job_placement
 from ray_jobs.core.registry import load_version
 from ray_jobs.core.settings import Settings, get_settings
 
@@ -207,7 +208,7 @@ def main(
         summary["rows_with_errors"],
         summary["model"],
     )
-    typer.echo(json.dumps(summary))
+    typer.echo(json.dumps({**summary, "nodes": job_placement()}))
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from ray_jobs.core import cli, tracking
 from ray_jobs.core.cluster import connect
 from ray_jobs.core.errors import ServiceUnavailable
 from ray_jobs.core.settings import Settings, get_settings
+from serve_app.options import autoscaling
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +71,6 @@ def deploy(settings: Settings, reload_generation: int = 0) -> None:
 
 def serve_config(settings: Settings, reload_generation: int = 0) -> dict[str, Any]:
     """serve_app/config.yaml for these settings: host, ports, replica bounds, user_config."""
-    from serve_app.deployment import autoscaling
-
     config = yaml.safe_load(SERVE_CONFIG.read_text())
     config["http_options"] = {"host": settings.host, "port": settings.serve_http_port}
     config["grpc_options"]["port"] = settings.serve_grpc_port
@@ -179,6 +178,7 @@ def replicas(settings: Settings) -> list[dict[str, Any]]:
             "state": r["state"],
             "pid": r.get("pid"),
             "node_ip": r.get("node_ip"),
+            "node_id": r.get("node_id"),
         }
         for name, d in application(settings)["deployments"].items()
         for r in d.get("replicas", [])

@@ -18,8 +18,9 @@ from ray_jobs.core.errors import (
     NotFound,
 )
 from serve_app.alias_board import BOARD_POLL_S, alias_board
-from serve_app.auth import TokenCheck, digest
+from serve_app.auth import TokenCheck
 from serve_app.grpc_api import BULK_ROWS, GrpcMethods
+from serve_app.options import autoscaling, options_from_settings
 from serve_app.predictor import (
     AdaptiveWait,
     LoadedModel,
@@ -163,36 +164,6 @@ class BurnoutService(GrpcMethods):
             self.service.reload(stale)
 
 
-def options_from_settings(settings: Any) -> dict[str, Any]:
-    """The deployment's options, taken from settings on the deploying side."""
-    return {
-        "model_name": settings.model_name,
-        "tracking_uri": settings.mlflow_tracking_uri,
-        "default_alias": settings.champion_alias,
-        "max_records": settings.serve_max_records,
-        "max_body_mb": settings.serve_max_body_mb,
-        "batch_size": settings.serve_batch_size,
-        "batch_wait_s": settings.serve_batch_wait_s,
-        "poll_interval_s": settings.serve_poll_interval_s,
-        "api_token_sha256": digest(token) if (token := settings.api_token()) else None,
-    }
-
-
-def autoscaling(settings: Any) -> dict[str, Any]:
-    """Serve's autoscaling_config from settings (also written into the declarative config)."""
-    return {
-        "min_replicas": settings.serve_min_replicas,
-        "max_replicas": settings.serve_max_replicas,
-        "target_ongoing_requests": settings.serve_target_ongoing_requests,
-        "upscale_delay_s": settings.serve_upscale_delay_s,
-        "downscale_delay_s": settings.serve_downscale_delay_s,
-        "look_back_period_s": settings.serve_look_back_period_s,
-        # Replicas report their load this often (default 10 s, as long as the look-back):
-        # five reports per window let a short upscale delay see a real average.
-        "metrics_interval_s": settings.serve_look_back_period_s / 5,
-    }
-
-
 def build(settings: Any, loader: Loader | None = None, reload_generation: int = 0) -> Any:
     """The bound application, with autoscaling and replica options from settings.
 
@@ -202,6 +173,7 @@ def build(settings: Any, loader: Loader | None = None, reload_generation: int = 
         user_config={"reload_generation": reload_generation},
         autoscaling_config=autoscaling(settings),
         max_ongoing_requests=settings.serve_max_ongoing_requests,
+        max_replicas_per_node=settings.serve_max_replicas_per_node,
         health_check_period_s=settings.serve_health_check_period_s,
         ray_actor_options={"num_cpus": 0.5},
         logging_config={"enable_access_log": False, "log_level": "WARNING"},

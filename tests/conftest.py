@@ -14,7 +14,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import psutil
 import pytest
@@ -59,6 +59,9 @@ def free_port_block() -> int:
         wanted = [base + i for i in range(20)] + [base + 10_000 + i for i in range(6)]
         wanted += [base + 200 + i for i in range(0, 800, 50)]
         wanted += [base + 10_020 + i for i in range(0, 100, 10)]
+        # Worker nodes (tests/integration/test_nodes.py): base + 10 + 1000 * i + ...
+        for i in (1, 2):
+            wanted += [base + 1000 * i + j for j in (*range(11, 17), *range(110, 1010, 50))]
         if all(_free(p) for p in wanted):
             return base
     raise RuntimeError("no free port block found")
@@ -87,6 +90,29 @@ def make_settings(run_dir: Path, base: int) -> Settings:
         airflow_admin_password=secrets.token_urlsafe(18),
         ray_num_cpus=2,
         ray_object_store_mb=512,
+    )
+
+
+def ray_cluster_settings(settings: Settings, run_dir: Path, base: int, **extra: Any) -> Settings:
+    """Settings for another Ray cluster (own ports and run folder) using the same S3 and MLflow."""
+    values = settings.model_dump()
+    for derived in ("ray_address", "socket_dir"):
+        values.pop(derived)
+    return load_settings(
+        _env_file=None,
+        **{
+            **values,
+            "run_dir": run_dir,
+            "ray_gcs_port": base + 6,
+            "ray_dashboard_port": base + 7,
+            "ray_internal_base_port": base + 10,
+            "serve_http_port": base + 8,
+            "serve_grpc_port": base + 9,
+            "serve_haproxy_stats_port": base + 17,
+            "serve_haproxy_metrics_port": base + 18,
+            "serve_replica_base_port": base + 10_020,
+            **extra,
+        },
     )
 
 

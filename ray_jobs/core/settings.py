@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     bucket_data: str = "data"
     bucket_processed: str = "processed"
     bucket_mlflow: str = "mlflow"
+    # Ray Tune's experiment state (bucket/prefix on the same S3): every node and a restarted
+    # driver see it, unlike a folder on the driver's disk.
+    tune_storage: str = "processed/tune"
 
     mlflow_port: int = Field(5001, ge=1, le=65535)
     mlflow_tracking_uri: str = ""
@@ -52,8 +55,13 @@ class Settings(BaseSettings):
     ray_dashboard_port: int = Field(8265, ge=1, le=65535)
     ray_internal_base_port: int = Field(21000, ge=1024, le=60000)
     ray_address: str = ""
-    ray_num_cpus: int = Field(2, ge=1)
+    # The head's CPUs; 0 keeps tasks, trials and replicas off the head (then workers are needed).
+    ray_num_cpus: int = Field(2, ge=0)
     ray_object_store_mb: int = Field(1024, ge=128)
+    # Extra Ray nodes the local stack starts on this machine (real raylets joining the head).
+    ray_workers: int = Field(0, ge=0, le=8)
+    ray_worker_num_cpus: int = Field(1, ge=1)
+    ray_worker_object_store_mb: int = Field(384, ge=128)
     ray_auth_mode: Literal["token", "disabled"] = "token"
     ray_auth_token: SecretStr | None = None
 
@@ -82,6 +90,8 @@ class Settings(BaseSettings):
     serve_haproxy: bool = True
     serve_haproxy_stats_port: int = Field(8404, ge=1, le=65535)
     serve_haproxy_metrics_port: int = Field(9101, ge=1, le=65535)
+    # None: Serve places replicas freely; 1 on a multi-node cluster: one replica per node.
+    serve_max_replicas_per_node: int | None = Field(None, ge=1)
     serve_replica_base_port: int = Field(30000, ge=1024, le=65435)
     serve_api_token: SecretStr | None = Field(None, min_length=16)
     airflow_port: int = Field(8080, ge=1, le=65535)
@@ -96,6 +106,11 @@ class Settings(BaseSettings):
             self.mlflow_tracking_uri = f"http://{self.host}:{self.mlflow_port}"
         if not self.ray_address:
             self.ray_address = f"http://{self.host}:{self.ray_dashboard_port}"
+        if self.ray_num_cpus == 0 and self.ray_workers == 0:
+            raise ValueError(
+                "ray_num_cpus is 0 (the head takes no work) and ray_workers is 0: nothing could "
+                "run; set BURNOUT_RAY_WORKERS (make up WORKERS=2) or BURNOUT_RAY_NUM_CPUS"
+            )
         if self.ray_auth_mode == "token" and not (
             self.ray_auth_token and len(self.ray_auth_token.get_secret_value()) >= 16
         ):

@@ -23,6 +23,7 @@ from features.splitting import DEFAULT_FRACTIONS, SPLITS
 from ray_jobs.core import cli, s3, tracking
 from ray_jobs.core.cluster import connect
 from ray_jobs.core.errors import BurnoutError, DataError, ServiceUnavailable
+from ray_jobs.core.placement import job_placement
 from ray_jobs.core.settings import Settings, get_settings
 from ray_jobs.etl.batch import FileLayout, process_batch
 from ray_jobs.etl.manifest import ETL_VERSION, build_manifest, log_to_mlflow
@@ -184,9 +185,8 @@ def main(
     settings = get_settings()
     manifest = run_etl(settings, input_uri or default_input(settings), force, batch_rows)
     log.info("dataset version: %s", manifest["dataset_version"])
-    typer.echo(
-        json.dumps({"dataset_version": manifest["dataset_version"], "rows": manifest["rows"]})
-    )
+    summary = {"dataset_version": manifest["dataset_version"], "rows": manifest["rows"]}
+    typer.echo(json.dumps({**summary, "nodes": job_placement()}))
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ import typer
 from ray_jobs.core import cli, s3, tracking
 from ray_jobs.core.cluster import connect
 from ray_jobs.core.errors import BurnoutError, ServiceUnavailable
+from ray_jobs.core.placement import job_placement
 from ray_jobs.core.settings import Settings, get_settings
 from ray_jobs.train import datasets
 from ray_jobs.train.config import DEFAULT_CONFIG, load_config
@@ -109,7 +110,8 @@ def _tune_and_log(
         "seed": config["seed"],
         "metric": config["metric"],
         "cpus_per_trial": config["cpus_per_trial"],
-        "storage_path": str(settings.run_dir / "tune"),
+        "storage_path": settings.tune_storage,
+        "storage_filesystem": s3.arrow_fs(settings),
         "run_name": f"{where.dataset_version}-{int(time.time())}",
     }
     families = list(config["families"])
@@ -201,7 +203,7 @@ def main(
         champion["family"], champion["version"], champion["test_rmse"], champion["test_r2"],
         summary["promotion_reason"],
     )  # fmt: skip
-    typer.echo(json.dumps(summary, default=str))
+    typer.echo(json.dumps({**summary, "nodes": job_placement()}, default=str))
 
 
 if __name__ == "__main__":

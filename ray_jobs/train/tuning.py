@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 
 IMPORTANCE_ROWS = 2_000
+TRIAL_RETRIES = 2  # per trial: a lost node or a killed trial process
 IMPORTANCE_FEATURES = tuple(n for n in FEATURE_NAMES if n != "employee_id")
 
 # Tune keeps trainables and with_parameters data in process-wide registries that are not safe to
@@ -190,6 +191,9 @@ def _tune(
         run_config=tune.RunConfig(
             name=f"{settings['run_name']}-{family}",
             storage_path=settings["storage_path"],
+            storage_filesystem=settings["storage_filesystem"],
+            # A trial whose node (or process) dies starts again on another node.
+            failure_config=tune.FailureConfig(max_failures=TRIAL_RETRIES),
             # Tune's status tables, three Tuners at once, cost CPU the trials need (and drown
             # the job log); one line per finished trial says as much.
             verbose=0,

@@ -1,0 +1,104 @@
+"""The Ray nodes of the local stack: the head, and worker nodes joining it on this machine."""
+
+from __future__ import annotations
+
+from local_stack import run_paths
+from local_stack.processes import console_script, http_ok
+from local_stack.services import WORKER_PREFIX, Service
+from ray_jobs.core.cluster import port_open
+from ray_jobs.core.settings import Settings
+
+
+def ray_service(st: Settings) -> Service:
+    temp_dir = run_paths.ray_temp_dir(st)
+    base = st.ray_internal_base_port
+
+    def argv() -> list[str]:
+        run_paths.prepare(st)
+        return [
+            console_script("ray"),
+            "start",
+            "--head",
+            "--block",
+            f"--node-ip-address={st.host}",
+            f"--port={st.ray_gcs_port}",
+            f"--num-cpus={st.ray_num_cpus}",
+            f"--object-store-memory={st.ray_object_store_mb * 1024 * 1024}",
+            "--include-dashboard=true",
+            f"--dashboard-host={st.host}",
+            f"--dashboard-port={st.ray_dashboard_port}",
+            f"--temp-dir={temp_dir}",
+            # `ray start` always runs a Ray Client server when ray[client]'s packages are
+            # installed (ray[default] brings them); it gets a port of this stack's block.
+            f"--ray-client-server-port={base}",
+            f"--node-manager-port={base + 1}",
+            f"--object-manager-port={base + 2}",
+            f"--dashboard-agent-listen-port={base + 3}",
+            f"--dashboard-agent-grpc-port={base + 4}",
+            f"--metrics-export-port={base + 5}",
+            f"--runtime-env-agent-port={base + 6}",
+            f"--min-worker-port={base + 100}",
+            f"--max-worker-port={base + 999}",
+            "--disable-usage-stats",
+        ]
+
+    def healthy() -> bool:
+        return http_ok(f"{st.ray_address}/api/version", st.ray_auth_headers())
+
+    return Service(
+        "ray",
+        st.ray_address,
+        st.ray_dashboard_port,
+        f"--temp-dir={temp_dir}",
+        argv,
+        healthy,
+        # HAProxy (started by Serve) outlives the Ray processes and keeps the Serve ports.
+        stray_markers=(str(temp_dir), str(st.run_dir / "haproxy")),
+        # raylet and the monitor outlive a dead GCS for minutes; nothing of value is lost
+        # by killing them once the GCS has had its SIGTERM.
+        stop_timeout_s=5.0,
+    )
+
+
+def worker_name(index: int) -> str:
+    return f"{WORKER_PREFIX}{index}"
+
+
+def ray_worker_service(st: Settings, index: int) -> Service:
+    """Worker node `index` (1-based): its own raylet, object store, ports and CPUs, joining the
+    head like a worker on another machine would (`ray start --address`)."""
+    base = st.ray_internal_base_port + 1000 * index
+    raylet_port = base + 1
+
+    def argv() -> list[str]:
+        return [
+            console_script("ray"),
+            "start",
+            f"--address={st.host}:{st.ray_gcs_port}",
+            "--block",
+            f"--node-ip-address={st.host}",
+            f"--num-cpus={st.ray_worker_num_cpus}",
+            f"--object-store-memory={st.ray_worker_object_store_mb * 1024 * 1024}",
+            f"--node-manager-port={raylet_port}",
+            f"--object-manager-port={base + 2}",
+            f"--dashboard-agent-listen-port={base + 3}",
+            f"--dashboard-agent-grpc-port={base + 4}",
+            f"--metrics-export-port={base + 5}",
+            f"--runtime-env-agent-port={base + 6}",
+            f"--min-worker-port={base + 100}",
+            f"--max-worker-port={base + 999}",
+            "--disable-usage-stats",
+        ]
+
+    def healthy() -> bool:
+        return port_open(st.host, raylet_port)
+
+    return Service(
+        worker_name(index),
+        f"{st.host}:{raylet_port}",
+        raylet_port,
+        f"--node-manager-port={raylet_port}",
+        argv,
+        healthy,
+        stop_timeout_s=5.0,
+    )

@@ -1,0 +1,45 @@
+"""Where a job's work ran: node ids from Ray's state API (what the dashboard's job view shows).
+
+A job's summary carries them so that a multi-node run can be checked from its output alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections import Counter
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+EVENTS_FLUSH_S = 2.0  # workers report task events to the GCS about once a second
+MAX_TASKS = 100_000
+
+
+def job_placement() -> dict[str, Any]:
+    """The driver's node and, per node id, how many of this job's tasks ran there.
+
+    Never fails the job: if the state API cannot answer, the summary says why instead.
+    """
+    if "ray" not in sys.modules:  # nothing ran on Ray (e.g. the dataset version existed)
+        return {}
+    import ray
+    from ray.util.state import list_tasks
+
+    if not ray.is_initialized():
+        return {}
+    context = ray.get_runtime_context()
+    time.sleep(EVENTS_FLUSH_S)
+    try:
+        tasks = list_tasks(
+            filters=[("job_id", "=", context.get_job_id())],
+            limit=MAX_TASKS,
+            raise_on_missing_output=False,
+            timeout=30,
+        )
+    except Exception as error:  # noqa: BLE001  (placement is reported, never required)
+        log.warning("could not list this job's tasks: %s", error)
+        return {"driver_node": context.get_node_id(), "error": str(error)}
+    counts = Counter(task.node_id for task in tasks if task.node_id)
+    return {"driver_node": context.get_node_id(), "task_nodes": dict(counts.most_common())}
