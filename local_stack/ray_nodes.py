@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import sys
+from typing import Any
+
+import httpx
+
 from local_stack import run_paths
 from local_stack.processes import console_script, http_ok
 from local_stack.services import WORKER_PREFIX, Service
@@ -60,44 +65,56 @@ def ray_service(st: Settings) -> Service:
     )
 
 
+def cluster_nodes(st: Settings) -> list[dict[str, Any]]:
+    """Every node the head knows (alive or dead), from Ray's state API."""
+    reply = httpx.get(
+        f"{st.ray_address}/api/v0/nodes",
+        params={"limit": 1000, "detail": "true"},
+        headers=st.ray_auth_headers(),
+        timeout=10,
+    )
+    reply.raise_for_status()
+    return list(reply.json()["data"]["result"]["result"])
+
+
 def worker_name(index: int) -> str:
     return f"{WORKER_PREFIX}{index}"
 
 
 def ray_worker_service(st: Settings, index: int) -> Service:
     """Worker node `index` (1-based): its own raylet, object store, ports and CPUs, joining the
-    head like a worker on another machine would (`ray start --address`)."""
+    head over loopback (local_stack/worker_node.py says why not `ray start --address`)."""
     base = st.ray_internal_base_port + 1000 * index
     raylet_port = base + 1
 
     def argv() -> list[str]:
         return [
-            console_script("ray"),
-            "start",
-            f"--address={st.host}:{st.ray_gcs_port}",
-            "--block",
-            f"--node-ip-address={st.host}",
+            sys.executable,
+            "-m",
+            "local_stack.worker_node",
+            f"--gcs={st.host}:{st.ray_gcs_port}",
+            f"--node-ip={st.host}",
             f"--num-cpus={st.ray_worker_num_cpus}",
-            f"--object-store-memory={st.ray_worker_object_store_mb * 1024 * 1024}",
-            f"--node-manager-port={raylet_port}",
-            f"--object-manager-port={base + 2}",
-            f"--dashboard-agent-listen-port={base + 3}",
-            f"--dashboard-agent-grpc-port={base + 4}",
-            f"--metrics-export-port={base + 5}",
-            f"--runtime-env-agent-port={base + 6}",
-            f"--min-worker-port={base + 100}",
-            f"--max-worker-port={base + 999}",
-            "--disable-usage-stats",
+            f"--object-store-bytes={st.ray_worker_object_store_mb * 1024 * 1024}",
+            f"--base-port={base}",
         ]
 
     def healthy() -> bool:
-        return port_open(st.host, raylet_port)
+        """Joined: the head lists an alive node of this name (local_stack.worker_node sets it)."""
+        if not port_open(st.host, raylet_port):
+            return False
+        try:
+            nodes = cluster_nodes(st)
+        except (httpx.HTTPError, KeyError, ValueError):
+            return False
+        name = f"{st.host}:{raylet_port}"
+        return any(n.get("node_name") == name and n["state"] == "ALIVE" for n in nodes)
 
     return Service(
         worker_name(index),
         f"{st.host}:{raylet_port}",
         raylet_port,
-        f"--node-manager-port={raylet_port}",
+        f"--base-port={base}",
         argv,
         healthy,
         stop_timeout_s=5.0,

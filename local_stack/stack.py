@@ -75,10 +75,12 @@ class Stack:
         workers = [n for n in names if n.startswith(WORKER_PREFIX)]
         first = [n for n in names if n == "s3"]
         rest = [n for n in names if n != "s3" and n not in workers]
-        for batch in (first, rest, workers):
+        for batch in (first, rest):
             with ThreadPoolExecutor(max_workers=max(1, len(batch))) as pool:
                 for future in [pool.submit(self._up_one, n) for n in batch]:
                     future.result()
+        for name in workers:  # one at a time: nodes on one machine pick socket names in turn
+            self._up_one(name)
 
     def _up_one(self, name: str) -> None:
         service = self.services[name]

@@ -14,7 +14,7 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 EVENTS_FLUSH_S = 2.0  # workers report task events to the GCS about once a second
-MAX_TASKS = 100_000
+MAX_TASKS = 10_000  # the state API's own ceiling (RAY_MAX_LIMIT_FROM_API_SERVER)
 
 
 def job_placement() -> dict[str, Any]:
@@ -35,11 +35,24 @@ def job_placement() -> dict[str, Any]:
         tasks = list_tasks(
             filters=[("job_id", "=", context.get_job_id())],
             limit=MAX_TASKS,
+            detail=True,
             raise_on_missing_output=False,
             timeout=30,
         )
     except Exception as error:  # noqa: BLE001  (placement is reported, never required)
         log.warning("could not list this job's tasks: %s", error)
         return {"driver_node": context.get_node_id(), "error": str(error)}
-    counts = Counter(task.node_id for task in tasks if task.node_id)
-    return {"driver_node": context.get_node_id(), "task_nodes": dict(counts.most_common())}
+    work: Counter[str] = Counter()
+    bookkeeping: Counter[str] = Counter()
+    for task in tasks:
+        if task.node_id:
+            cpus = float((task.required_resources or {}).get("CPU", 0))
+            (work if cpus > 0 else bookkeeping)[task.node_id] += 1
+    return {
+        "driver_node": context.get_node_id(),
+        # Tasks that needed a CPU (reads, transforms, writes, trials) ...
+        "task_nodes": dict(work.most_common()),
+        # ... and zero-CPU ones (Ray Data's and Tune's coordinating actors, which Ray may keep
+        # on the driver's node).
+        "zero_cpu_task_nodes": dict(bookkeeping.most_common()),
+    }

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from local_stack.ray_nodes import cluster_nodes
 from local_stack.stack import Stack
 from ray_jobs.core.jobs_client import JobsClient
 from ray_jobs.core.settings import Settings
@@ -52,21 +53,9 @@ def cluster(settings: Settings) -> Iterator[Settings]:
     assert not leftovers, [" ".join(p.info["cmdline"] or [])[:200] for p in leftovers]
 
 
-def ray_nodes(settings: Settings) -> list[dict[str, Any]]:
-    """The cluster's nodes as Ray's state API reports them."""
-    reply = httpx.get(
-        f"{settings.ray_address}/api/v0/nodes",
-        params={"limit": 100, "detail": "true"},
-        headers=settings.ray_auth_headers(),
-        timeout=30,
-    )
-    reply.raise_for_status()
-    return list(reply.json()["data"]["result"]["result"])
-
-
 def node_ids(settings: Settings) -> tuple[str, set[str]]:
     """(head node id, worker node ids) of the alive nodes."""
-    alive = [n for n in ray_nodes(settings) if n["state"] == "ALIVE"]
+    alive = [n for n in cluster_nodes(settings) if n["state"] == "ALIVE"]
     (head,) = [n["node_id"] for n in alive if n["is_head_node"]]
     return head, {n["node_id"] for n in alive if not n["is_head_node"]}
 
@@ -86,14 +75,15 @@ def assert_on_workers(summary: dict[str, Any], head: str, workers: set[str]) -> 
 
 
 def test_worker_nodes_join_the_head_as_real_nodes(cluster: Settings) -> None:
-    nodes = {n["node_id"]: n for n in ray_nodes(cluster) if n["state"] == "ALIVE"}
+    nodes = {n["node_id"]: n for n in cluster_nodes(cluster) if n["state"] == "ALIVE"}
     assert len(nodes) == 3, nodes
     head, workers = node_ids(cluster)
     assert nodes[head]["resources_total"].get("CPU", 0) == 0  # the head takes no work
     assert [nodes[w]["resources_total"]["CPU"] for w in workers] == [1.0, 1.0]
     assert {nodes[n]["node_ip"] for n in nodes} == {"127.0.0.1"}
-    raylet_ports = {nodes[n]["node_manager_port"] for n in nodes}
-    assert len(raylet_ports) == 3  # each node its own raylet
+    base = cluster.ray_internal_base_port
+    names = {nodes[w]["node_name"] for w in workers}  # each worker its own raylet port
+    assert names == {f"127.0.0.1:{base + 1000 * i + 1}" for i in (1, 2)}, names
     status = run_module(cluster, "local_stack.stack", "status")
     assert status.returncode == 0, status.stdout + status.stderr
     assert "ray-worker-1" in status.stdout and "ray-worker-2" in status.stdout
