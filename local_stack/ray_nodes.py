@@ -77,6 +77,16 @@ def cluster_nodes(st: Settings) -> list[dict[str, Any]]:
     return list(reply.json()["data"]["result"]["result"])
 
 
+def worker_base_port(st: Settings, index: int) -> int:
+    """Worker node `index`'s ports: base+1..base+6 (raylet first), workers base+100..base+999."""
+    return st.ray_internal_base_port + 1000 * index
+
+
+def worker_node_name(st: Settings, index: int) -> str:
+    """The node name Ray shows for worker node `index`: its raylet's address."""
+    return f"{st.host}:{worker_base_port(st, index) + 1}"
+
+
 def worker_name(index: int) -> str:
     return f"{WORKER_PREFIX}{index}"
 
@@ -84,7 +94,7 @@ def worker_name(index: int) -> str:
 def ray_worker_service(st: Settings, index: int) -> Service:
     """Worker node `index` (1-based): its own raylet, object store, ports and CPUs, joining the
     head over loopback (local_stack/worker_node.py says why not `ray start --address`)."""
-    base = st.ray_internal_base_port + 1000 * index
+    base = worker_base_port(st, index)
     raylet_port = base + 1
 
     def argv() -> list[str]:
@@ -107,7 +117,7 @@ def ray_worker_service(st: Settings, index: int) -> Service:
             nodes = cluster_nodes(st)
         except (httpx.HTTPError, KeyError, ValueError):
             return False
-        name = f"{st.host}:{raylet_port}"
+        name = worker_node_name(st, index)
         return any(n.get("node_name") == name and n["state"] == "ALIVE" for n in nodes)
 
     return Service(

@@ -42,7 +42,7 @@ def main(
     params = ray._private.parameter.RayParams(
         gcs_address=gcs,
         node_ip_address=node_ip,
-        node_name=f"{node_ip}:{base_port + 1}",
+        node_name=f"{node_ip}:{base_port + 1}",  # = ray_nodes.worker_node_name
         num_cpus=num_cpus,
         num_gpus=0,
         object_store_memory=object_store_bytes,

@@ -4,8 +4,12 @@ and MLflow. Every stage must run its work on the workers."""
 
 from __future__ import annotations
 
+import logging
+import os
 import shutil
+import signal
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from local_stack.ray_nodes import cluster_nodes
+from local_stack.ray_nodes import cluster_nodes, worker_node_name
 from local_stack.stack import Stack
 from ray_jobs.core.jobs_client import JobsClient
 from ray_jobs.core.settings import Settings
@@ -22,6 +26,7 @@ from ray_jobs.submit import run_job, summary_line
 from tests.conftest import free_port_block, processes_mentioning, ray_cluster_settings, run_module
 
 pytestmark = pytest.mark.integration
+log = logging.getLogger(__name__)
 
 NODES = ("ray", "ray-worker-1", "ray-worker-2")
 
@@ -81,9 +86,8 @@ def test_worker_nodes_join_the_head_as_real_nodes(cluster: Settings) -> None:
     assert nodes[head]["resources_total"].get("CPU", 0) == 0  # the head takes no work
     assert [nodes[w]["resources_total"]["CPU"] for w in workers] == [1.0, 1.0]
     assert {nodes[n]["node_ip"] for n in nodes} == {"127.0.0.1"}
-    base = cluster.ray_internal_base_port
     names = {nodes[w]["node_name"] for w in workers}  # each worker its own raylet port
-    assert names == {f"127.0.0.1:{base + 1000 * i + 1}" for i in (1, 2)}, names
+    assert names == {worker_node_name(cluster, i) for i in (1, 2)}, names
     status = run_module(cluster, "local_stack.stack", "status")
     assert status.returncode == 0, status.stdout + status.stderr
     assert "ray-worker-1" in status.stdout and "ray-worker-2" in status.stdout
@@ -145,3 +149,64 @@ def test_serve_replicas_spread_over_the_workers(
         assert answer.json()["model"]["version"]
     finally:
         run_module(cluster, "serve_app.deploy", "down", timeout=120)
+
+
+def node_named(cluster: Settings, index: int) -> str:
+    """The alive node id of local-stack worker node `index`."""
+    name = worker_node_name(cluster, index)
+    (node_id,) = [
+        n["node_id"]
+        for n in cluster_nodes(cluster)
+        if n.get("node_name") == name and n["state"] == "ALIVE"
+    ]
+    return str(node_id)
+
+
+def kill_node(cluster: Settings, name: str) -> None:
+    """SIGKILL a worker node's whole process group: its raylet, object store and workers."""
+    pid = Stack(cluster).owned(name).pid()
+    assert pid is not None, name
+    os.killpg(pid, signal.SIGKILL)
+
+
+def test_a_worker_node_lost_mid_etl_loses_and_duplicates_no_row(
+    cluster: Settings, multi_node_training: dict[str, Any]
+) -> None:
+    """Runs after the other stages (they need both workers); the node is restarted at the end."""
+    from ray_jobs.core import s3
+    from ray_jobs.etl.job import MANIFEST
+    from tests.integration.conftest import read_parquet
+
+    target = raw_prefix(cluster, "node-lost")
+    upload_synthetic(cluster, 150_000, 8, target)
+    client = JobsClient.from_settings(cluster)
+    job = client.submit(f"python -m ray_jobs.etl --input {target} --force", "etl-node-lost")
+    try:
+        deadline = time.monotonic() + 300
+        while "Starting execution" not in client.logs(job):
+            assert time.monotonic() < deadline, client.logs(job)[-3000:]
+            time.sleep(0.3)
+        time.sleep(1.0)
+        victim = node_named(cluster, 2)
+        killed_at = time.monotonic()
+        kill_node(cluster, "ray-worker-2")
+        info = client.wait(job, timeout_s=600, sink=None)
+        took = time.monotonic() - killed_at
+        assert info["status"] == "SUCCEEDED", client.logs(job)[-5000:]
+        states = {n["node_id"]: n["state"] for n in cluster_nodes(cluster)}
+        assert states[victim] == "DEAD", states  # the node was really lost, not just its launcher
+        summary = summary_line(client.logs(job))
+        rows = summary["rows"]
+        assert rows["in"] == 150_000 and rows["in"] == rows["out"] + rows["rejected"], rows
+        manifest = s3.read_json(
+            s3.client(cluster),
+            s3.S3Uri(cluster.bucket_processed, summary["dataset_version"]).child(MANIFEST),
+        )
+        assert manifest is not None
+        # What is on S3, read directly: a retried task's parts replace, never add to, its own.
+        published = {s: len(read_parquet(cluster, p["uri"])) for s, p in manifest["splits"].items()}
+        assert published == {s: p["rows"] for s, p in manifest["splits"].items()}
+        assert sum(published.values()) == rows["out"]
+        log.info("ETL finished %.1f s after a worker node was killed", took)
+    finally:
+        Stack(cluster).up(("ray-worker-2",))
