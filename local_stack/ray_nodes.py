@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import httpx
 
 from local_stack import run_paths
-from local_stack.processes import console_script, http_ok
+from local_stack.processes import http_ok
 from local_stack.services import WORKER_PREFIX, Service
 from ray_jobs.core.cluster import port_open
 from ray_jobs.core.settings import Settings
@@ -21,7 +20,9 @@ def ray_service(st: Settings) -> Service:
     def argv() -> list[str]:
         run_paths.prepare(st)
         return [
-            console_script("ray"),
+            run_paths.ray_python(st),
+            "-m",
+            "ray.scripts.scripts",  # the `ray` command, run by the space-free interpreter path
             "start",
             "--head",
             "--block",
@@ -98,8 +99,9 @@ def ray_worker_service(st: Settings, index: int) -> Service:
     raylet_port = base + 1
 
     def argv() -> list[str]:
+        run_paths.prepare(st)
         return [
-            sys.executable,
+            run_paths.ray_python(st),
             "-m",
             "local_stack.worker_node",
             f"--gcs={st.host}:{st.ray_gcs_port}",

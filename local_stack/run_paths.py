@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
 from ray_jobs.core.errors import ConfigError
@@ -76,12 +77,31 @@ def prepare(settings: Settings) -> Path:
         )
     target = settings.run_dir / "ray"
     target.mkdir(parents=True, exist_ok=True)
-    link = ray_temp_dir(settings)
+    _link(ray_temp_dir(settings), target)
+    _link(folder / "venv", Path(sys.prefix))
+    return folder
+
+
+def _link(link: Path, target: Path) -> None:
     if link.is_symlink() and link.resolve() != target.resolve():
         link.unlink()
     if not link.is_symlink():
         link.symlink_to(target, target_is_directory=True)
-    return folder
+
+
+def ray_python(settings: Settings) -> str:
+    """The interpreter the Ray nodes run, reached through `<socket_dir>/venv` (a link to this
+    environment, made by `prepare`).
+
+    Ray 2.60 starts some processes through a shell without quoting (the Ray Client server, the
+    jemalloc LD_PRELOAD built from Ray's install path): from a checkout whose path has a space,
+    the head died at start. Every Ray process inherits this space-free path instead.
+    """
+    try:
+        inside = Path(sys.executable).relative_to(sys.prefix)
+    except ValueError:  # not a venv-style layout: nothing to shorten
+        return sys.executable
+    return str(socket_dir(settings) / "venv" / inside)
 
 
 def remove(settings: Settings) -> None:

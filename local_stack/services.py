@@ -164,7 +164,8 @@ def service_env(st: Settings, name: str) -> dict[str, str]:
         # environment: this is how they learn endpoints and keys without them appearing in
         # job submissions.
         # `python` in a job entrypoint must be this environment's interpreter.
-        path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+        python_bin = Path(run_paths.ray_python(st)).parent
+        path = f"{python_bin}{os.pathsep}{os.environ.get('PATH', '')}"
         extra = {
             "PATH": path,
             "PYTHONPATH": _pythonpath(loopback.SITE_DIR if st.on_loopback else None),
