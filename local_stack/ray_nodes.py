@@ -59,7 +59,7 @@ def ray_service(st: Settings) -> Service:
         argv,
         healthy,
         # HAProxy (started by Serve) outlives the Ray processes and keeps the Serve ports.
-        stray_markers=(str(temp_dir), str(st.run_dir / "haproxy")),
+        stray_markers=(str(temp_dir), str(run_paths.haproxy_files(st))),
         # raylet and the monitor outlive a dead GCS for minutes; nothing of value is lost
         # by killing them once the GCS has had its SIGTERM.
         stop_timeout_s=5.0,

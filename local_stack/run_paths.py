@@ -39,6 +39,12 @@ def ray_temp_dir(settings: Settings) -> Path:
     return socket_dir(settings) / "ray"
 
 
+def haproxy_files(settings: Settings) -> Path:
+    """HAProxy's config and state: `<run_dir>/haproxy`, reached through a link in the socket
+    folder (made by `haproxy_env`)."""
+    return socket_dir(settings) / "haproxy"
+
+
 def haproxy_socket_folder(settings: Settings) -> Path:
     return socket_dir(settings) / "hp"
 
@@ -120,8 +126,12 @@ def haproxy_env(settings: Settings) -> dict[str, str]:
     """
     if not settings.serve_haproxy:
         return {}
-    files = settings.run_dir / "haproxy"
-    files.mkdir(parents=True, exist_ok=True)
+    prepare(settings)
+    target = settings.run_dir / "haproxy"
+    target.mkdir(parents=True, exist_ok=True)
+    # HAProxy's config names these paths unquoted: through the socket folder they have no space.
+    files = haproxy_files(settings)
+    _link(files, target)
     sockets = haproxy_socket_folder(settings)
     base = settings.serve_replica_base_port
     return {
