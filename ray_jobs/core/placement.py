@@ -50,9 +50,10 @@ def job_placement() -> dict[str, Any]:
             (work if cpus > 0 else bookkeeping)[task.node_id] += 1
     return {
         "driver_node": context.get_node_id(),
-        # Tasks that needed a CPU (reads, transforms, writes, trials) ...
-        "task_nodes": dict(work.most_common()),
-        # ... and zero-CPU ones (Ray Data's and Tune's coordinating actors, which Ray may keep
-        # on the driver's node).
-        "zero_cpu_task_nodes": dict(bookkeeping.most_common()),
+        # Tasks and actors that reserved a CPU (Ray Data's reads, transforms and writes, Tune's
+        # trial actors) ...
+        "cpu_task_nodes": dict(work.most_common()),
+        # ... and the rest: method calls on those actors, and coordinating actors that reserve
+        # nothing (Ray Data keeps some of them on the driver's node).
+        "other_task_nodes": dict(bookkeeping.most_common()),
     }

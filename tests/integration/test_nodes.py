@@ -73,7 +73,7 @@ def submit(settings: Settings, entrypoint: str) -> dict[str, Any]:
 def assert_on_workers(summary: dict[str, Any], head: str, workers: set[str]) -> set[str]:
     placement = summary["nodes"]
     assert placement["driver_node"] == head, placement  # the job's driver: on the head
-    used = set(placement["task_nodes"])
+    used = set(placement["cpu_task_nodes"])
     assert used, placement
     assert used <= workers, (used, workers)
     return used
