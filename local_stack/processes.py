@@ -14,7 +14,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -142,16 +141,6 @@ def tree_usage(pid: int | None) -> tuple[int, int, int]:
             pss += getattr(memory, "pss", memory.rss)  # PSS is Linux-only
             count += 1
     return count, rss, pss
-
-
-def wait_until(check: object, timeout: float, interval: float = 0.3) -> bool:
-    """Poll a zero-argument callable until it returns truthy or the timeout passes."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():  # type: ignore[operator]
-            return True
-        time.sleep(interval)
-    return bool(check())  # type: ignore[operator]
 
 
 def console_script(name: str) -> str:

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 import typer
 
 from local_stack import run_paths
-from local_stack.processes import Owned, tree_usage, wait_until
+from local_stack.processes import Owned, tree_usage
 from local_stack.ray_nodes import ray_service, ray_worker_service
 from local_stack.services import (
     WORKER_PREFIX,
@@ -27,6 +27,7 @@ from local_stack.services import (
 from ray_jobs.core import cli
 from ray_jobs.core.cluster import port_open
 from ray_jobs.core.errors import BurnoutError, ServiceUnavailable
+from ray_jobs.core.polling import wait_until
 from ray_jobs.core.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)

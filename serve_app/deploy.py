@@ -22,6 +22,7 @@ import yaml
 from ray_jobs.core import cli, tracking
 from ray_jobs.core.cluster import connect
 from ray_jobs.core.errors import ServiceUnavailable
+from ray_jobs.core.polling import wait_until
 from ray_jobs.core.settings import Settings, get_settings
 from serve_app.options import autoscaling
 
@@ -92,14 +93,17 @@ def apply(settings: Settings, reload_generation: int = 0) -> None:
     body = serve_config(settings, reload_generation)
     reply = httpx.put(url, json=body, headers=settings.ray_auth_headers(), timeout=60)
     reply.raise_for_status()
+    # The controller applies the config in its next loop: until then the application still
+    # reads RUNNING. Catch it leaving RUNNING (a fast update may already be done), then wait.
+    wait_until(lambda: application(settings)["status"] != "RUNNING", 2.0, 0.1)
     wanted = json.dumps({"reload_generation": reload_generation})
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline:
+
+    def applied() -> bool:
         info = application(settings)
-        if info["status"] == "RUNNING" and wanted in json.dumps(info["deployed_app_config"]):
-            return
-        time.sleep(0.1)
-    raise ServiceUnavailable(f"the applied Serve config was not RUNNING after {READY_TIMEOUT_S} s")
+        return info["status"] == "RUNNING" and wanted in json.dumps(info["deployed_app_config"])
+
+    if not wait_until(applied, READY_TIMEOUT_S, 0.1):
+        raise ServiceUnavailable(f"the applied Serve config was not RUNNING in {READY_TIMEOUT_S} s")
 
 
 def _wait_ready(settings: Settings) -> None:
