@@ -126,7 +126,7 @@ def haproxy_env(settings: Settings) -> dict[str, str]:
     """
     if not settings.serve_haproxy:
         return {}
-    prepare(settings)
+    socket_dir(settings).mkdir(mode=0o700, parents=True, exist_ok=True)
     target = settings.run_dir / "haproxy"
     target.mkdir(parents=True, exist_ok=True)
     # HAProxy's config names these paths unquoted: through the socket folder they have no space.

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -66,5 +68,32 @@ def test_haproxy_sockets_go_to_the_socket_folder_and_files_to_the_run_folder(
     env = run_paths.haproxy_env(settings)
     assert env["RAY_SERVE_HAPROXY_SOCKET_PATH"].startswith(str(tmp_path / "s"))
     assert env["RAY_SERVE_HAPROXY_METRICS_SOCKET_PATH"].startswith(str(tmp_path / "s"))
-    assert env["RAY_SERVE_HAPROXY_CONFIG_FILE_LOC"].startswith(str(settings.run_dir))
+    # HAProxy's config is named through the socket folder (no space there) but lives in the run
+    # folder.
+    config = Path(env["RAY_SERVE_HAPROXY_CONFIG_FILE_LOC"])
+    assert str(config).startswith(str(tmp_path / "s"))
+    assert config.parent.resolve() == (settings.run_dir / "haproxy").resolve()
     assert run_paths.haproxy_env(_settings(tmp_path, serve_haproxy=False)) == {}
+
+
+def test_ray_runs_an_interpreter_path_without_the_checkout_s_spaces(tmp_path: Path) -> None:
+    """Ray starts some processes through a shell without quoting: from a checkout path with a
+    space the head died. The nodes run this environment through a link in the socket folder."""
+    short = Path(tempfile.mkdtemp(prefix="br-t", dir="/tmp"))
+    try:
+        settings = _settings(tmp_path / "a folder with spaces" / ".run", socket_dir=short / "s")
+        run_paths.prepare(settings)
+        python = run_paths.ray_python(settings)
+        assert " " not in python and python.startswith(str(short / "s"))
+        result = subprocess.run(
+            [python, "-c", "import ray, sys; print(sys.prefix, ray.__file__)"],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        prefix, ray_file = result.stdout.split()
+        assert Path(prefix).resolve() == Path(sys.prefix).resolve()
+        assert ray_file.startswith(str(short / "s"))  # so Ray's own paths (LD_PRELOAD) are short
+    finally:
+        shutil.rmtree(short, ignore_errors=True)
