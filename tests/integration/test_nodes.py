@@ -210,3 +210,33 @@ def test_a_worker_node_lost_mid_etl_loses_and_duplicates_no_row(
         log.info("ETL finished %.1f s after a worker node was killed", took)
     finally:
         Stack(cluster).up(("ray-worker-2",))
+
+
+def test_a_worker_node_lost_mid_training_retries_its_trials_elsewhere(
+    cluster: Settings, multi_node_version: str, multi_node_training: dict[str, Any]
+) -> None:
+    """Trials on the lost node fail with it; FailureConfig retries them on the other worker and
+    every family is still tuned and registered."""
+    client = JobsClient.from_settings(cluster)
+    entrypoint = f"python -m ray_jobs.train --dataset-version {multi_node_version} --trials 3"
+    job = client.submit(entrypoint, "train-node-lost")
+    try:
+        deadline = time.monotonic() + 600
+        while " trial 1/3: " not in client.logs(job):
+            assert time.monotonic() < deadline, client.logs(job)[-3000:]
+            time.sleep(0.3)
+        victim = node_named(cluster, 2)
+        killed_at = time.monotonic()
+        kill_node(cluster, "ray-worker-2")
+        info = client.wait(job, timeout_s=900, sink=None)
+        took = time.monotonic() - killed_at
+        logs = client.logs(job)
+        assert info["status"] == "SUCCEEDED", logs[-5000:]
+        summary = summary_line(logs)
+        assert set(summary["families"]) == {"lightgbm", "knn", "svm"}
+        assert all(f["version"] for f in summary["families"].values())
+        states = {n["node_id"]: n["state"] for n in cluster_nodes(cluster)}
+        assert states[victim] == "DEAD", states
+        log.info("training finished %.1f s after a worker node was killed", took)
+    finally:
+        Stack(cluster).up(("ray-worker-2",))
