@@ -16,6 +16,7 @@ new version within 1 s of the swap.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -49,11 +50,6 @@ def reconfigure_call(settings: Settings, generation: int) -> Callable[[], None]:
     return swap
 
 
-def config_put(settings: Settings, generation: int) -> Callable[[], None]:
-    """The declarative way (serve_app.deploy.apply): a lightweight update calling `reconfigure`."""
-    return lambda: apply(settings, generation)
-
-
 def compare(settings: Settings, clients: int, seconds: float, rounds: int) -> list[dict[str, Any]]:
     """Alternate the ways; the app is deployed from the config (as `serve deploy` would) so that
     a user_config change can be a lightweight update."""
@@ -73,9 +69,10 @@ def compare(settings: Settings, clients: int, seconds: float, rounds: int) -> li
             for via in WAYS:
                 generation += 1
                 swap = {
-                    "board": None,
+                    "board": None,  # scenario_swap's default: POST /models/reload
                     "serve.run": reconfigure_call(pinned, generation),
-                    "config PUT": config_put(pinned, generation),
+                    # a lightweight update calling `reconfigure`
+                    "config PUT": functools.partial(apply, pinned, generation),
                 }[via]
                 result = scenario_swap(pinned, clients, seconds, swap)
                 log.info("%s: %s", via, {k: result[k] for k in summary_keys()})

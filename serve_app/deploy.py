@@ -36,11 +36,8 @@ READY_TIMEOUT_S = 180.0
 SERVE_CONFIG = Path(__file__).resolve().parent / "config.yaml"
 
 
-def deploy(settings: Settings, reload_generation: int = 0) -> None:
-    """Start Serve (if needed) with our proxy options and deploy the application.
-
-    Deploying again with another `reload_generation` reloads every replica's models in place.
-    """
+def deploy(settings: Settings) -> None:
+    """Start Serve (if needed) with our proxy options and deploy the application."""
     tracking.use_tracking_server(settings)
     connect(settings)
     from ray import serve
@@ -52,12 +49,7 @@ def deploy(settings: Settings, reload_generation: int = 0) -> None:
         grpc_options={"port": settings.serve_grpc_port, "grpc_servicer_functions": GRPC_SERVICERS},
         logging_config={"log_level": "WARNING", "enable_access_log": False},
     )
-    serve.run(
-        build(settings, reload_generation=reload_generation),
-        name=settings.serve_app_name,
-        route_prefix="/",
-        blocking=False,
-    )
+    serve.run(build(settings), name=settings.serve_app_name, route_prefix="/", blocking=False)
     _wait_ready(settings)
     import ray
 
@@ -89,18 +81,20 @@ def apply(settings: Settings, reload_generation: int = 0) -> None:
     Changing only `reload_generation` is a lightweight update: Serve keeps the replicas and
     calls their `reconfigure`, which reloads every loaded alias from the registry.
     """
-    url = f"{settings.ray_address.rstrip('/')}/api/serve/applications/"
     body = serve_config(settings, reload_generation)
-    reply = httpx.put(url, json=body, headers=settings.ray_auth_headers(), timeout=60)
+    reply = httpx.put(
+        _applications_url(settings), json=body, headers=settings.ray_auth_headers(), timeout=60
+    )
     reply.raise_for_status()
     # The controller applies the config in its next loop: until then the application still
     # reads RUNNING. Catch it leaving RUNNING (a fast update may already be done), then wait.
     wait_until(lambda: application(settings)["status"] != "RUNNING", 2.0, 0.1)
-    wanted = json.dumps({"reload_generation": reload_generation})
+    wanted = {"reload_generation": reload_generation}
 
     def applied() -> bool:
         info = application(settings)
-        return info["status"] == "RUNNING" and wanted in json.dumps(info["deployed_app_config"])
+        deployed = (info.get("deployed_app_config") or {}).get("deployments") or [{}]
+        return info["status"] == "RUNNING" and deployed[0].get("user_config") == wanted
 
     if not wait_until(applied, READY_TIMEOUT_S, 0.1):
         raise ServiceUnavailable(f"the applied Serve config was not RUNNING in {READY_TIMEOUT_S} s")
@@ -162,10 +156,15 @@ def down() -> None:
     undeploy(get_settings())
 
 
+def _applications_url(settings: Settings) -> str:
+    return f"{settings.ray_address.rstrip('/')}/api/serve/applications/"
+
+
 def application(settings: Settings) -> dict[str, Any]:
     """The application's details as the dashboard's Serve API reports them."""
-    url = f"{settings.ray_address.rstrip('/')}/api/serve/applications/"
-    response = httpx.get(url, headers=settings.ray_auth_headers(), timeout=10)
+    response = httpx.get(
+        _applications_url(settings), headers=settings.ray_auth_headers(), timeout=10
+    )
     response.raise_for_status()
     application = response.json().get("applications", {}).get(settings.serve_app_name)
     if application is None:

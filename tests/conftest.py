@@ -67,6 +67,20 @@ def free_port_block() -> int:
     raise RuntimeError("no free port block found")
 
 
+def ray_ports(base: int) -> dict[str, int]:
+    """The Ray and Serve ports of a stack on the block at `base` (see free_port_block)."""
+    return {
+        "ray_gcs_port": base + 6,
+        "ray_dashboard_port": base + 7,
+        "ray_internal_base_port": base + 10,
+        "serve_http_port": base + 8,
+        "serve_grpc_port": base + 9,
+        "serve_haproxy_stats_port": base + 17,
+        "serve_haproxy_metrics_port": base + 18,
+        "serve_replica_base_port": base + 10_020,
+    }
+
+
 def make_settings(run_dir: Path, base: int) -> Settings:
     """Settings for a private stack: own ports, own folder, random keys and token."""
     return load_settings(
@@ -78,14 +92,7 @@ def make_settings(run_dir: Path, base: int) -> Settings:
         s3_port=base,
         s3_internal_base_port=base + 1,
         mlflow_port=base + 5,
-        ray_gcs_port=base + 6,
-        ray_dashboard_port=base + 7,
-        ray_internal_base_port=base + 10,
-        serve_http_port=base + 8,
-        serve_grpc_port=base + 9,
-        serve_haproxy_stats_port=base + 17,
-        serve_haproxy_metrics_port=base + 18,
-        serve_replica_base_port=base + 10_020,
+        **ray_ports(base),
         airflow_port=base + 19,
         airflow_admin_password=secrets.token_urlsafe(18),
         ray_num_cpus=2,
@@ -103,14 +110,7 @@ def ray_cluster_settings(settings: Settings, run_dir: Path, base: int, **extra: 
         **{
             **values,
             "run_dir": run_dir,
-            "ray_gcs_port": base + 6,
-            "ray_dashboard_port": base + 7,
-            "ray_internal_base_port": base + 10,
-            "serve_http_port": base + 8,
-            "serve_grpc_port": base + 9,
-            "serve_haproxy_stats_port": base + 17,
-            "serve_haproxy_metrics_port": base + 18,
-            "serve_replica_base_port": base + 10_020,
+            **ray_ports(base),
             **extra,
         },
     )

@@ -169,62 +169,19 @@ def kill_node(cluster: Settings, name: str) -> None:
     os.killpg(pid, signal.SIGKILL)
 
 
-def test_a_worker_node_lost_mid_etl_loses_and_duplicates_no_row(
-    cluster: Settings, multi_node_training: dict[str, Any]
-) -> None:
-    """Runs after the other stages (they need both workers); the node is restarted at the end."""
-    from ray_jobs.core import s3
-    from ray_jobs.etl.job import MANIFEST
-    from tests.integration.conftest import read_parquet
-
-    target = raw_prefix(cluster, "node-lost")
-    upload_synthetic(cluster, 150_000, 8, target)
+def run_losing_a_worker(
+    cluster: Settings, entrypoint: str, key: str, marker: str, pause_s: float = 0.0
+) -> dict[str, Any]:
+    """Submit a job, SIGKILL worker node 2 once `marker` is in its log (+ `pause_s`), wait;
+    assert it SUCCEEDED and the node is really DEAD; its summary. The node is restarted after."""
     client = JobsClient.from_settings(cluster)
-    job = client.submit(f"python -m ray_jobs.etl --input {target} --force", "etl-node-lost")
-    try:
-        deadline = time.monotonic() + 300
-        while "Starting execution" not in client.logs(job):
-            assert time.monotonic() < deadline, client.logs(job)[-3000:]
-            time.sleep(0.3)
-        time.sleep(1.0)
-        victim = node_named(cluster, 2)
-        killed_at = time.monotonic()
-        kill_node(cluster, "ray-worker-2")
-        info = client.wait(job, timeout_s=600, sink=None)
-        took = time.monotonic() - killed_at
-        assert info["status"] == "SUCCEEDED", client.logs(job)[-5000:]
-        states = {n["node_id"]: n["state"] for n in cluster_nodes(cluster)}
-        assert states[victim] == "DEAD", states  # the node was really lost, not just its launcher
-        summary = summary_line(client.logs(job))
-        rows = summary["rows"]
-        assert rows["in"] == 150_000 and rows["in"] == rows["out"] + rows["rejected"], rows
-        manifest = s3.read_json(
-            s3.client(cluster),
-            s3.S3Uri(cluster.bucket_processed, summary["dataset_version"]).child(MANIFEST),
-        )
-        assert manifest is not None
-        # What is on S3, read directly: a retried task's parts replace, never add to, its own.
-        published = {s: len(read_parquet(cluster, p["uri"])) for s, p in manifest["splits"].items()}
-        assert published == {s: p["rows"] for s, p in manifest["splits"].items()}
-        assert sum(published.values()) == rows["out"]
-        log.info("ETL finished %.1f s after a worker node was killed", took)
-    finally:
-        Stack(cluster).up(("ray-worker-2",))
-
-
-def test_a_worker_node_lost_mid_training_retries_its_trials_elsewhere(
-    cluster: Settings, multi_node_version: str, multi_node_training: dict[str, Any]
-) -> None:
-    """Trials on the lost node fail with it; FailureConfig retries them on the other worker and
-    every family is still tuned and registered."""
-    client = JobsClient.from_settings(cluster)
-    entrypoint = f"python -m ray_jobs.train --dataset-version {multi_node_version} --trials 3"
-    job = client.submit(entrypoint, "train-node-lost")
+    job = client.submit(entrypoint, key)
     try:
         deadline = time.monotonic() + 600
-        while " trial 1/3: " not in client.logs(job):
+        while marker not in client.logs(job):
             assert time.monotonic() < deadline, client.logs(job)[-3000:]
             time.sleep(0.3)
+        time.sleep(pause_s)
         victim = node_named(cluster, 2)
         killed_at = time.monotonic()
         kill_node(cluster, "ray-worker-2")
@@ -232,11 +189,45 @@ def test_a_worker_node_lost_mid_training_retries_its_trials_elsewhere(
         took = time.monotonic() - killed_at
         logs = client.logs(job)
         assert info["status"] == "SUCCEEDED", logs[-5000:]
-        summary = summary_line(logs)
-        assert set(summary["families"]) == {"lightgbm", "knn", "svm"}
-        assert all(f["version"] for f in summary["families"].values())
         states = {n["node_id"]: n["state"] for n in cluster_nodes(cluster)}
-        assert states[victim] == "DEAD", states
-        log.info("training finished %.1f s after a worker node was killed", took)
+        assert states[victim] == "DEAD", states  # the node was really lost, not just its launcher
+        log.info("%s finished %.1f s after a worker node was killed", key, took)
+        return summary_line(logs)
     finally:
         Stack(cluster).up(("ray-worker-2",))
+
+
+def test_a_worker_node_lost_mid_etl_loses_and_duplicates_no_row(
+    cluster: Settings, multi_node_training: dict[str, Any]
+) -> None:
+    """Runs after the other stages (they need both workers)."""
+    from ray_jobs.core import s3
+    from ray_jobs.etl.job import MANIFEST
+    from tests.integration.conftest import read_parquet
+
+    target = raw_prefix(cluster, "node-lost")
+    upload_synthetic(cluster, 150_000, 8, target)
+    entrypoint = f"python -m ray_jobs.etl --input {target} --force"
+    summary = run_losing_a_worker(cluster, entrypoint, "etl-node-lost", "Starting execution", 1.0)
+    rows = summary["rows"]
+    assert rows["in"] == 150_000 and rows["in"] == rows["out"] + rows["rejected"], rows
+    manifest = s3.read_json(
+        s3.client(cluster),
+        s3.S3Uri(cluster.bucket_processed, summary["dataset_version"]).child(MANIFEST),
+    )
+    assert manifest is not None
+    # What is on S3, read directly: a retried task's parts replace, never add to, its own.
+    published = {s: len(read_parquet(cluster, p["uri"])) for s, p in manifest["splits"].items()}
+    assert published == {s: p["rows"] for s, p in manifest["splits"].items()}
+    assert sum(published.values()) == rows["out"]
+
+
+def test_a_worker_node_lost_mid_training_retries_its_trials_elsewhere(
+    cluster: Settings, multi_node_version: str, multi_node_training: dict[str, Any]
+) -> None:
+    """Trials on the lost node fail with it; FailureConfig retries them on the other worker and
+    every family is still tuned and registered."""
+    entrypoint = f"python -m ray_jobs.train --dataset-version {multi_node_version} --trials 3"
+    summary = run_losing_a_worker(cluster, entrypoint, "train-node-lost", " trial 1/3: ")
+    assert set(summary["families"]) == {"lightgbm", "knn", "svm"}
+    assert all(f["version"] for f in summary["families"].values())
