@@ -236,7 +236,24 @@ def scenario_swap(
 # -- scenario 2: a replica process killed under load -------------------------------------------
 
 
-def scenario_kill(pinned: Settings, clients: int, seconds: float) -> dict[str, Any]:
+# Given the stack and the replica chosen as the victim, makes the replica go away (and whatever
+# else the scenario says).
+Fault = Callable[[Settings, dict[str, Any]], None]
+
+
+def kill_replica(settings: Settings, victim: dict[str, Any]) -> None:
+    """SIGKILL the replica's process (this machine's processes only)."""
+    if victim["node_ip"] not in {settings.host, "127.0.0.1"}:
+        raise BurnoutError(f"replica {victim['replica_id']} is on another node: kill locally")
+    os.kill(int(victim["pid"]), signal.SIGKILL)
+    log.info("killed replica %s (pid %s)", victim["replica_id"], victim["pid"])
+
+
+def scenario_kill(
+    pinned: Settings, clients: int, seconds: float, fault: Fault = kill_replica
+) -> dict[str, Any]:
+    """Two replicas under load; a third of the way in, `fault` takes one away. Recovery: two
+    RUNNING replicas again, the victim not among them."""
     wait_running(pinned, 2, 180)
     with ReplicaWatch(pinned) as watch:
         load = Load(pinned, clients, seconds)
@@ -244,11 +261,8 @@ def scenario_kill(pinned: Settings, clients: int, seconds: float) -> dict[str, A
         current = replicas(pinned)
         before = {r["replica_id"] for r in current}
         victim = next(r for r in current if r["state"] == "RUNNING" and r["pid"])
-        if victim["node_ip"] not in {pinned.host, "127.0.0.1"}:
-            raise BurnoutError(f"replica {victim['replica_id']} is on another node: kill locally")
         killed_at = time.time()
-        os.kill(int(victim["pid"]), signal.SIGKILL)
-        log.info("killed replica %s (pid %s)", victim["replica_id"], victim["pid"])
+        fault(pinned, victim)
         result = load.result()
         recovered = _recovered_at(watch, victim["replica_id"], killed_at)
     kill = killed_at - result["started_at"]

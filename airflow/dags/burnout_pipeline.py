@@ -50,12 +50,16 @@ def burnout_pipeline() -> None:
 
     @task
     def train(dataset: dict[str, Any], params: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Tune the three families, register them, move champion only if it wins."""
+        """Tune the three families, register them, move champion only if it wins. A retry whose
+        job died resumes its Tune experiments from S3 (same resume key)."""
         from burnout_airflow import ray_job
 
         assert params is not None
 
-        command = f"python -m ray_jobs.train --dataset-version {dataset['dataset_version']}"
+        command = (
+            f"python -m ray_jobs.train --dataset-version {dataset['dataset_version']}"
+            f" --resume-key {ray_job.current_key()}"
+        )
         if params["trials"]:
             command += f" --trials {int(params['trials'])}"
         return ray_job.run(command, 3 * 3600)

@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     # Ray Tune's experiment state (bucket/prefix on the same S3): every node and a restarted
     # driver see it, unlike a folder on the driver's disk.
     tune_storage: str = "processed/tune"
+    # How often each Tuner writes its experiment state there: what a resumed job can lose.
+    tune_state_every_s: float = Field(5.0, gt=0, le=600)
 
     mlflow_port: int = Field(5001, ge=1, le=65535)
     mlflow_tracking_uri: str = ""

@@ -28,6 +28,10 @@ TEST_METRICS = (
 )  # fmt: skip
 
 
+# Tags every run of a training job: an attempt resuming it finds the runs a killed one left open.
+TUNE_RUN_TAG = "tune_run"
+
+
 @dataclass(frozen=True)
 class Tracking:
     """Where a family logs: under the training job's parent run (the driver has already pointed
@@ -35,6 +39,7 @@ class Tracking:
 
     parent_run_id: str
     dataset_version: str
+    tune_run: str  # the Tune experiments' run name (TUNE_RUN_TAG on every run of the job)
 
 
 @dataclass(frozen=True)
@@ -60,7 +65,11 @@ def tune_and_log(
     then the refitted best model with its test metrics, plots and importance."""
     import mlflow
 
-    tags = {"family": family, "dataset_version": tracking.dataset_version}
+    tags = {
+        "family": family,
+        "dataset_version": tracking.dataset_version,
+        TUNE_RUN_TAG: tracking.tune_run,
+    }
     with mlflow.start_run(
         run_name=family, parent_run_id=tracking.parent_run_id, tags=tags
     ) as child:
@@ -96,7 +105,11 @@ def _log_best(result: FamilyResult, validation: pd.DataFrame, test: pd.DataFrame
     mlflow.log_params(
         {**result.best_params, "family": result.family, "train_rows": result.train_rows}
     )
-    metrics = {**result.best_validation, "seconds": result.seconds}
+    metrics = {
+        **result.best_validation,
+        "seconds": result.seconds,
+        "trials_restored": result.trials_restored,
+    }
     metrics.update(
         {f"test_{k}": float(v) for k, v in result.test_metrics.items() if k in TEST_METRICS}
     )

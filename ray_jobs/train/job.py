@@ -1,9 +1,15 @@
 """Training job: Ray Tune + Optuna over LightGBM, KNN and SVM in parallel, tracked in MLflow.
 
     python -m ray_jobs.train [--dataset-version ds-...] [--trials N] [--sequential]
+                             [--resume-key KEY]
 
 Each family's best is registered as a version of the model (alias = family name); `champion`
 moves only when the overall best beats the current champion on the same test split.
+
+Tune's experiment state lives on S3 (`tune_storage`). A job given a resume key (Airflow passes
+its task's submission key, the same for every retry) names its experiments after the key, the
+dataset version and the config: submitted again after its driver died, it restores them and runs
+only the trials that are left.
 """
 
 from __future__ import annotations
@@ -11,6 +17,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
@@ -25,7 +33,7 @@ from ray_jobs.core.placement import job_placement
 from ray_jobs.core.settings import Settings, get_settings
 from ray_jobs.train import datasets
 from ray_jobs.train.config import DEFAULT_CONFIG, load_config
-from ray_jobs.train.family_runs import Logged, Tracking, tune_and_log
+from ray_jobs.train.family_runs import TUNE_RUN_TAG, Logged, Tracking, tune_and_log
 from ray_jobs.train.progress import abort_switch
 from ray_jobs.train.registration import register_all, summary
 
@@ -39,6 +47,7 @@ def run_training(
     config: dict[str, Any],
     dataset_version: str | None = None,
     sequential: bool = False,
+    resume_key: str | None = None,
 ) -> dict[str, Any]:
     """Tune and log every family, then register and maybe promote; return a summary."""
     import mlflow
@@ -49,22 +58,26 @@ def run_training(
     version = manifest["dataset_version"]
     log.info("training on dataset version %s (%s)", version, manifest["rows"])
     frames = _read_splits(settings, manifest)
+    run_name = tune_run_name(version, config, resume_key)
     registering = False
     try:
         tracking.use_experiment(EXPERIMENT)
+        if resume_key:
+            _close_abandoned_runs(run_name)
         with mlflow.start_run(run_name=f"train-{version}") as parent:
             mlflow.set_tags(
                 {
                     "dataset_version": version,
                     "mode": "sequential" if sequential else "parallel",
                     "config_sha": _config_sha(config),
+                    TUNE_RUN_TAG: run_name,
                 }
             )
             mlflow.log_params({"seed": config["seed"], "metric": config["metric"]})
             mlflow.log_dict(config, "train_config.yaml")
-            where = Tracking(parent.info.run_id, version)
+            where = Tracking(parent.info.run_id, version, run_name)
             phases = {"prepare": time.monotonic() - started}
-            logged = _tune_and_log(settings, config, frames, where, sequential)
+            logged = _tune_and_log(settings, config, frames, where, sequential, bool(resume_key))
             phases["families"] = time.monotonic() - started - sum(phases.values())
             # Registry writes come last, in one short burst: an outage during the minutes of
             # tuning and logging leaves every alias and version as it was.
@@ -80,6 +93,33 @@ def run_training(
     result["phase_seconds"] = {name: round(value, 1) for name, value in phases.items()}
     result["seconds"] = round(time.monotonic() - started, 1)
     return result
+
+
+def tune_run_name(version: str, config: dict[str, Any], resume_key: str | None) -> str:
+    """The name of the job's Tune experiments (one per family): with a resume key, the same for
+    every attempt of a submission with the same data and config; otherwise new each time."""
+    if not resume_key:
+        return f"{version}-{int(time.time())}"
+    key = re.sub(r"[^A-Za-z0-9_-]+", "_", resume_key)[:80]
+    return f"{version}-{_config_sha(config)}-{key}"
+
+
+def _close_abandoned_runs(run_name: str) -> None:
+    """Runs an earlier attempt left RUNNING (its driver was killed) are marked KILLED."""
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    experiment = mlflow.get_experiment_by_name(EXPERIMENT)
+    if experiment is None:
+        return
+    abandoned = client.search_runs(
+        [experiment.experiment_id],
+        filter_string=f"tags.{TUNE_RUN_TAG} = '{run_name}' and attributes.status = 'RUNNING'",
+    )
+    for run in abandoned:
+        client.set_terminated(run.info.run_id, status="KILLED")
+    if abandoned:
+        log.info("marked %d runs of an earlier attempt of %s KILLED", len(abandoned), run_name)
 
 
 def _check_services(settings: Settings) -> Any:
@@ -105,14 +145,19 @@ def _tune_and_log(
     frames: dict[str, Any],
     where: Tracking,
     sequential: bool,
+    resume: bool,
 ) -> list[Logged]:
+    # Tune reads the experiment-state period only from the driver's environment ("auto" means
+    # every 10 s or more): the trials a killed driver's successor must redo.
+    os.environ["TUNE_GLOBAL_CHECKPOINT_S"] = str(settings.tune_state_every_s)
     tune_settings = {
         "seed": config["seed"],
         "metric": config["metric"],
         "cpus_per_trial": config["cpus_per_trial"],
         "storage_path": settings.tune_storage,
         "storage_filesystem": s3.arrow_fs(settings),
-        "run_name": f"{where.dataset_version}-{int(time.time())}",
+        "run_name": where.tune_run,
+        "resume": resume,
     }
     families = list(config["families"])
 
@@ -190,12 +235,19 @@ def main(
     ] = None,
     families: Annotated[str, typer.Option(help="comma-separated subset of lightgbm,knn,svm")] = "",
     sequential: Annotated[bool, typer.Option(help="tune families one after another")] = False,
+    resume_key: Annotated[
+        str, typer.Option(help="attempts with the same key, data and config resume one another")
+    ] = "",
 ) -> None:
     """Tune, track, register and maybe promote; prints a JSON summary last."""
     settings = get_settings()
     chosen = [f.strip() for f in families.split(",") if f.strip()] or None
     summary = run_training(
-        settings, load_config(config, trials, chosen), dataset_version or None, sequential
+        settings,
+        load_config(config, trials, chosen),
+        dataset_version or None,
+        sequential,
+        resume_key or None,
     )
     champion = summary["champion"]
     log.info(

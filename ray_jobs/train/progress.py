@@ -1,5 +1,10 @@
 """What a family's Tuner is told while it runs: progress per finished trial (and the hook that
 logs it to MLflow), and the job-wide abort switch that stops every family once one fails.
+
+Tune pickles its run config (callbacks and stopper included) into the experiment state, and a
+restored experiment runs with the unpickled copies. So what Tune holds are keys (a run name, a
+family) into this process's live objects: a restarted job's Tuner reports to the new job's
+progress and abort switch, not to copies of the killed job's.
 """
 
 from __future__ import annotations
@@ -19,9 +24,9 @@ log = logging.getLogger(__name__)
 # (index, params, validation metrics) of a finished trial
 TrialHook = Callable[[int, dict[str, Any], dict[str, float]], None]
 
-# Abort switches of running training jobs by run name: Tune pickles its run config (and so the
-# stopper), and an Event cannot be pickled.
+# Abort switches of running training jobs by run name, and the live progress of each family.
 _ABORTS: dict[str, threading.Event] = {}
+_PROGRESS: dict[tuple[str, str], TrialProgress] = {}
 
 
 class AbortStopper(Stopper):
@@ -46,11 +51,17 @@ class TrialProgress(Callback):
     """
 
     def __init__(
-        self, family: str, total: int, metric: str, run_name: str, on_trial: TrialHook | None
+        self,
+        family: str,
+        total: int,
+        metric: str,
+        run_name: str,
+        on_trial: TrialHook | None,
+        done: int = 0,
     ) -> None:
         self.family, self.total, self.metric, self.run_name = family, total, metric, run_name
         self.on_trial = on_trial
-        self.done = 0
+        self.done = done  # trials finished before this process (a restored experiment)
         self.best = float("inf")
         self.error: Exception | None = None
 
@@ -78,6 +89,34 @@ class TrialProgress(Callback):
         log.warning(
             "%s trial %d/%d failed: %s", self.family, self.done, self.total, trial.error_file
         )
+
+
+class ProgressRelay(Callback):
+    """The callback Tune keeps: forwards to the family's live TrialProgress in this process."""
+
+    def __init__(self, run_name: str, family: str) -> None:
+        self.key = (run_name, family)
+
+    def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        live = _PROGRESS.get(self.key)
+        if live is not None:
+            live.on_trial_complete(iteration, trials, trial, **info)
+
+    def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        live = _PROGRESS.get(self.key)
+        if live is not None:
+            live.on_trial_error(iteration, trials, trial, **info)
+
+
+@contextmanager
+def reporting(progress: TrialProgress) -> Iterator[ProgressRelay]:
+    """The relay for `progress`, live while the family's Tuner runs."""
+    key = (progress.run_name, progress.family)
+    _PROGRESS[key] = progress
+    try:
+        yield ProgressRelay(*key)
+    finally:
+        _PROGRESS.pop(key, None)
 
 
 class Cancelled(Exception):

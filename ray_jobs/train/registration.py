@@ -113,6 +113,8 @@ def summary(
                     k: r.result.test_metrics[k] for k in TEST_METRICS if k in r.result.test_metrics
                 },
                 "seconds": round(r.result.seconds, 1),
+                "trials": len(r.result.trials),
+                "trials_restored": r.result.trials_restored,
             }
             for r in registered
         },

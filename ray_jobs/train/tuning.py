@@ -25,10 +25,12 @@ from features.schema import FEATURE_NAMES, TARGET
 from ray_jobs.core.errors import TrainingFailed
 from ray_jobs.train.progress import (
     AbortStopper,
+    ProgressRelay,
     TrialHook,
     TrialProgress,
     plain,
     raise_if_aborted,
+    reporting,
 )
 
 log = logging.getLogger(__name__)
@@ -58,6 +60,7 @@ class FamilyResult:
     train_rows: int
     seconds: float
     native_importance: dict[str, float] = field(default_factory=dict)
+    trials_restored: int = 0  # finished by an earlier attempt of the same run (restored)
 
 
 def cap_rows(frame: pd.DataFrame, max_rows: int | None, seed: int) -> pd.DataFrame:
@@ -101,14 +104,20 @@ def tune_family(
     started = time.monotonic()
     seed = int(settings["seed"])
     train_rows = cap_rows(train, family_config.get("max_train_rows"), seed)
+    tuner, restored = _tuner(family, family_config, settings, train_rows, validation)
     progress = TrialProgress(
         family,
         int(family_config["num_samples"]),
         settings["metric"],
         settings["run_name"],
         on_trial,
+        done=len(restored),
     )
-    results = _tune(family, family_config, settings, train_rows, validation, progress)
+    if on_trial is not None:  # the earlier attempt's trials, logged again under this run
+        for index, trial in enumerate(restored):
+            on_trial(index, trial["params"], trial["metrics"])
+    with reporting(progress):
+        results = tuner.fit()
     if progress.error is not None:
         raise progress.error
     raise_if_aborted(settings["run_name"], family)
@@ -116,14 +125,7 @@ def tune_family(
     _raise_if_no_trial_finished(family, results, metric)
     best = results.get_best_result(metric=metric, mode="min")
     best_params = {k: plain(v) for k, v in best.config.items()}
-    trials = [
-        {
-            "params": {k: plain(v) for k, v in r.config.items()},
-            "metrics": {k: float(v) for k, v in r.metrics.items() if k.startswith("val_")},
-        }
-        for r in results
-        if r.metrics and metric in r.metrics
-    ]
+    trials = _finished_trials(results, metric)
     final_train = cap_rows(
         pd.concat([train, validation], ignore_index=True), family_config.get("max_train_rows"), seed
     )
@@ -143,30 +145,30 @@ def tune_family(
         native_importance=_native_importance(model),
         train_rows=len(final_train),
         seconds=time.monotonic() - started,
+        trials_restored=len(restored),
     )
 
 
-def _tune(
+def _tuner(
     family: str,
     family_config: dict[str, Any],
     settings: dict[str, Any],
     train: pd.DataFrame,
     validation: pd.DataFrame,
-    progress: TrialProgress,
-) -> Any:
+) -> tuple[Any, list[dict[str, Any]]]:
+    """The family's Tuner, and the trials an earlier attempt already finished.
+
+    With `settings["resume"]`, an experiment of the same run name left on the Tune storage (a
+    killed or failed attempt of the same submission) is restored: its finished trials count,
+    the Optuna study goes on from where it was, and only the rest of the budget runs.
+    """
     from ray import tune
     from ray.tune.search.optuna import OptunaSearch
 
     seed = int(settings["seed"])
-    # A define-by-run space must be picklable: a partial of a top-level function, not a closure.
-    searcher = OptunaSearch(
-        space=functools.partial(suggest, space=family_config["space"]),
-        metric=settings["metric"],
-        mode="min",
-        seed=seed,
-    )
     # Registered under a name of its own: Tune keys function trainables (and their
     # with_parameters data) by name, cluster-wide; three Tuners at once must not share one.
+    # The name depends only on the run name, so a restored experiment finds its trainable.
     name = "trainable_" + "".join(
         ch if ch.isalnum() else "_" for ch in f"{settings['run_name']}_{family}"
     )
@@ -178,6 +180,25 @@ def _tune(
             {"cpu": float(settings["cpus_per_trial"])},
         )
         tune.register_trainable(name, runnable)
+    experiment = f"{settings['run_name']}-{family}"
+    path = f"{settings['storage_path'].rstrip('/')}/{experiment}"
+    filesystem = settings["storage_filesystem"]
+    if settings.get("resume") and tune.Tuner.can_restore(path, storage_filesystem=filesystem):
+        # Trials the killed driver left running or errored start again from scratch (a trial
+        # here is one fit: there is no checkpoint to go on from).
+        tuner = tune.Tuner.restore(
+            path, trainable=name, restart_errored=True, storage_filesystem=filesystem
+        )
+        restored = _finished_trials(tuner.get_results(), settings["metric"])
+        log.info("%s: resuming %s with %d finished trials", family, path, len(restored))
+        return tuner, restored
+    # A define-by-run space must be picklable: a partial of a top-level function, not a closure.
+    searcher = OptunaSearch(
+        space=functools.partial(suggest, space=family_config["space"]),
+        metric=settings["metric"],
+        mode="min",
+        seed=seed,
+    )
     tuner = tune.Tuner(
         name,
         tune_config=tune.TuneConfig(
@@ -189,19 +210,31 @@ def _tune(
             reuse_actors=True,
         ),
         run_config=tune.RunConfig(
-            name=f"{settings['run_name']}-{family}",
+            name=experiment,
             storage_path=settings["storage_path"],
-            storage_filesystem=settings["storage_filesystem"],
+            storage_filesystem=filesystem,
             # A trial whose node (or process) dies starts again on another node.
             failure_config=tune.FailureConfig(max_failures=TRIAL_RETRIES),
             # Tune's status tables, three Tuners at once, cost CPU the trials need (and drown
             # the job log); one line per finished trial says as much.
             verbose=0,
             stop=AbortStopper(settings["run_name"]),
-            callbacks=[progress],
+            callbacks=[ProgressRelay(settings["run_name"], family)],
         ),
     )
-    return tuner.fit()
+    return tuner, []
+
+
+def _finished_trials(results: Any, metric: str) -> list[dict[str, Any]]:
+    """Params and validation metrics of the trials in `results` that reported `metric`."""
+    return [
+        {
+            "params": {k: plain(v) for k, v in r.config.items()},
+            "metrics": {k: float(v) for k, v in r.metrics.items() if k.startswith("val_")},
+        }
+        for r in results
+        if r.metrics and metric in r.metrics
+    ]
 
 
 def _raise_if_no_trial_finished(family: str, results: Any, metric: str) -> None:

@@ -132,23 +132,51 @@ def test_training_spreads_trials_over_both_workers_and_keeps_tune_state_on_s3(
         assert any(run_name in k and f"-{family}/" in k and "experiment_state" in k for k in keys)
 
 
-def test_serve_replicas_spread_over_the_workers(
-    cluster: Settings, multi_node_training: dict[str, Any]
-) -> None:
-    from serve_app.deploy import replicas, wait_running
+class TestServingOnWorkers:
+    """Two replicas, one per worker (max_replicas_per_node=1); removed after the class, so that
+    the node-loss jobs below have both workers' CPUs."""
 
-    pinned = {"BURNOUT_SERVE_MIN_REPLICAS": "2", "BURNOUT_SERVE_MAX_REPLICAS": "2"}
-    result = run_module(cluster, "serve_app.deploy", "up", timeout=400, extra_env=pinned)
-    try:
-        assert result.returncode == 0, result.stderr[-3000:]
-        wait_running(cluster, 2, 180)
-        _, workers = node_ids(cluster)
-        placed = {r["node_id"] for r in replicas(cluster)}
+    @pytest.fixture(scope="class")
+    def serving(self, cluster: Settings, multi_node_training: dict[str, Any]) -> Iterator[Settings]:
+        from serve_app.deploy import wait_running
+
+        pinned = {"BURNOUT_SERVE_MIN_REPLICAS": "2", "BURNOUT_SERVE_MAX_REPLICAS": "2"}
+        result = run_module(cluster, "serve_app.deploy", "up", timeout=400, extra_env=pinned)
+        try:
+            assert result.returncode == 0, result.stderr[-3000:]
+            wait_running(cluster, 2, 180)
+            yield cluster.model_copy(update={"serve_min_replicas": 2, "serve_max_replicas": 2})
+        finally:
+            run_module(cluster, "serve_app.deploy", "down", timeout=120)
+
+    def test_serve_replicas_spread_over_the_workers(self, serving: Settings) -> None:
+        from serve_app.deploy import replicas
+
+        _, workers = node_ids(serving)
+        placed = {r["node_id"] for r in replicas(serving)}
         assert placed == workers, (placed, workers)
-        answer = httpx.get(f"http://127.0.0.1:{cluster.serve_http_port}/health", timeout=30)
+        answer = httpx.get(f"http://127.0.0.1:{serving.serve_http_port}/health", timeout=30)
         assert answer.json()["model"]["version"]
-    finally:
-        run_module(cluster, "serve_app.deploy", "down", timeout=120)
+
+    def test_a_worker_node_lost_under_load_costs_at_most_1_percent(self, serving: Settings) -> None:
+        """32 clients; the node of one replica is SIGKILLed and started again (as a node
+        supervisor would); Serve is back at two replicas, on both workers."""
+        from benchmarks.reliability import scenario_kill
+        from serve_app.deploy import replicas
+
+        def lose_its_node(settings: Settings, victim: dict[str, Any]) -> None:
+            (index,) = [i for i in (1, 2) if node_named(settings, i) == victim["node_id"]]
+            kill_node(settings, f"ray-worker-{index}")
+            log.info("killed worker node %d (replica %s)", index, victim["replica_id"])
+            Stack(settings).up((f"ray-worker-{index}",))
+
+        result = scenario_kill(serving, 32, 45.0, lose_its_node)
+        log.info("node lost under load: %s", {k: v for k, v in result.items() if k != "per_second"})
+        assert result["requests"] > 500, result
+        assert result["failed_pct"] <= 1.0, result
+        assert result["recovery_s"] is not None, result  # two RUNNING replicas again
+        _, workers = node_ids(serving)
+        assert {r["node_id"] for r in replicas(serving)} == workers
 
 
 def node_named(cluster: Settings, index: int) -> str:
@@ -231,3 +259,85 @@ def test_a_worker_node_lost_mid_training_retries_its_trials_elsewhere(
     summary = run_losing_a_worker(cluster, entrypoint, "train-node-lost", " trial 1/3: ")
     assert set(summary["families"]) == {"lightgbm", "knn", "svm"}
     assert all(f["version"] for f in summary["families"].values())
+
+
+def finished_trials_on_s3(cluster: Settings, experiment_prefix: str) -> int:
+    """TERMINATED trials in the newest Tune experiment state under a prefix of tune_storage:
+    what a restarted driver will find, read from S3 as it will read it."""
+    import json
+
+    from ray_jobs.core import s3
+
+    client = s3.client(cluster)
+    storage = s3.S3Uri.parse(f"s3://{cluster.tune_storage}")
+    states = [
+        o
+        for o in s3.iter_objects(client, storage.child(experiment_prefix))
+        if o["Key"].rsplit("/", 1)[-1].startswith("experiment_state")
+    ]
+    if not states:
+        return 0
+    newest = max(states, key=lambda o: o["LastModified"])
+    state = s3.read_json(client, s3.S3Uri(storage.bucket, newest["Key"]))
+    assert state is not None
+    return sum(json.loads(trial)["status"] == "TERMINATED" for trial, _ in state["trial_data"])
+
+
+def test_a_killed_training_driver_resumes_its_experiments_from_s3(
+    cluster: Settings, multi_node_version: str
+) -> None:
+    """The driver SIGKILLed mid-tuning, the same submission again (as an Airflow retry does):
+    the second attempt restores each family's Tune experiment from S3 and runs only the rest."""
+    import mlflow
+
+    from ray_jobs.train.config import DEFAULT_CONFIG, load_config
+    from ray_jobs.train.family_runs import TUNE_RUN_TAG
+    from ray_jobs.train.job import tune_run_name
+
+    budget, key = 16, "driver-lost"
+    run = tune_run_name(
+        multi_node_version, load_config(DEFAULT_CONFIG, budget, ["lightgbm", "knn"]), key
+    )
+    entrypoint = (
+        f"python -m ray_jobs.train --dataset-version {multi_node_version}"
+        f" --families lightgbm,knn --trials {budget} --resume-key {key}"
+    )
+    client = JobsClient.from_settings(cluster)
+    first = client.submit(entrypoint, "train-driver-lost")
+    deadline = time.monotonic() + 600
+    while finished_trials_on_s3(cluster, f"{run}-lightgbm/") < 2:
+        status = client.status(first)
+        assert status is not None and status["status"] in {"PENDING", "RUNNING"}, status
+        assert time.monotonic() < deadline, client.logs(first)[-3000:]
+        time.sleep(0.5)
+    os.kill(int(client.status(first)["driver_info"]["pid"]), signal.SIGKILL)
+    assert client.wait(first, timeout_s=120, sink=None)["status"] == "FAILED"
+
+    second = client.submit(entrypoint, "train-driver-lost")
+    assert second == "train-driver-lost.2"  # a new attempt of the same submission
+    info = client.wait(second, timeout_s=900, sink=None)
+    logs = client.logs(second)
+    assert info["status"] == "SUCCEEDED", logs[-5000:]
+    summary = summary_line(logs)
+    families = summary["families"]
+    assert set(families) == {"lightgbm", "knn"}
+    assert all(f["trials"] == budget for f in families.values()), families
+    restored = sum(f["trials_restored"] for f in families.values())
+    # Some trials came from S3, the rest ran again: fewer new trials than a fresh run's.
+    assert 2 <= restored < 2 * budget, families
+    assert "resuming" in logs
+    log.info("resumed with %d of %d trials restored", restored, 2 * budget)
+
+    # The killed attempt's runs are closed, the new one holds every trial (restored ones too).
+    mlflow.set_tracking_uri(cluster.mlflow_tracking_uri)
+    runs = mlflow.search_runs(
+        experiment_names=["training"],
+        filter_string=f"tags.{TUNE_RUN_TAG} = '{run}'",
+        output_format="list",
+    )
+    assert runs and all(r.info.status in {"FINISHED", "KILLED"} for r in runs), runs
+    parent = summary["parent_run_id"]
+    family_runs = {f["run_id"] for f in families.values()}
+    trial_runs = [r for r in runs if r.data.tags.get("mlflow.parentRunId") in family_runs]
+    assert len(trial_runs) == 2 * budget, len(trial_runs)
+    assert any(r.info.status == "KILLED" and r.info.run_id != parent for r in runs)

@@ -31,6 +31,14 @@ def submission_key(dag_id: str, task_id: str, run_id: str, map_index: int = -1) 
     return safe_name(raw)[:180]
 
 
+def current_key() -> str:
+    """The submission key of the running task instance (jobs that resume take it as theirs)."""
+    from airflow.sdk import get_current_context
+
+    ti = get_current_context()["ti"]
+    return submission_key(ti.dag_id, ti.task_id, ti.run_id, ti.map_index)
+
+
 def _client(conn_id: str) -> tuple[Any, dict[str, Any] | None]:
     from airflow.sdk import Connection
 
@@ -59,7 +67,7 @@ def run(entrypoint: str, timeout_s: float = 3600.0, conn_id: str = RAY_CONN_ID) 
     from ray_jobs.submit import run_on, summary_line
 
     ti = get_current_context()["ti"]
-    key = submission_key(ti.dag_id, ti.task_id, ti.run_id, ti.map_index)
+    key = current_key()
     client, runtime_env = _client(conn_id)
     info = run_on(
         client,

@@ -1,0 +1,46 @@
+"""What makes a killed training job resumable, without a cluster: the experiments' run name and
+the callback Tune pickles into the experiment state."""
+
+from __future__ import annotations
+
+import pickle
+from types import SimpleNamespace
+from typing import Any
+
+from ray_jobs.train.config import DEFAULT_CONFIG, load_config
+from ray_jobs.train.job import tune_run_name
+from ray_jobs.train.progress import TrialProgress, reporting
+
+
+def test_a_resume_key_names_the_same_experiments_for_the_same_data_and_config() -> None:
+    config = load_config(DEFAULT_CONFIG, 4, None)
+    key = "airflow-burnout_pipeline-train-manual__2026-12-02T10:00:00+00:00"
+    first = tune_run_name("ds-1", config, key)
+    assert first == tune_run_name("ds-1", config, key)  # the retry finds the killed attempt's
+    assert first.startswith("ds-1-") and ":" not in first and "+" not in first  # S3-key safe
+    assert tune_run_name("ds-2", config, key) != first  # other data: a fresh experiment
+    assert tune_run_name("ds-1", load_config(DEFAULT_CONFIG, 5, None), key) != first
+    assert tune_run_name("ds-1", config, "other") != first
+
+
+def test_without_a_resume_key_every_run_is_new() -> None:
+    config = load_config(DEFAULT_CONFIG, 4, None)
+    assert tune_run_name("ds-1", config, None).startswith("ds-1-")
+    assert tune_run_name("ds-1", config, None) != tune_run_name("ds-1", config, "k")
+
+
+def test_the_callback_tune_restores_reports_to_this_process_progress() -> None:
+    """Tune restores its callbacks by unpickling; the copy must reach the live progress (and its
+    MLflow hook), not a stale copy of the killed driver's."""
+    seen: list[tuple[int, dict[str, Any], dict[str, float]]] = []
+    live = TrialProgress("knn", 8, "val_rmse", "run-a", lambda *a: seen.append(a), done=3)
+    trial = SimpleNamespace(
+        last_result={"val_rmse": 0.07, "val_r2": 0.9}, config={"n_neighbors": 5}, error_file=None
+    )
+    with reporting(live) as relay:
+        restored = pickle.loads(pickle.dumps(relay))
+        restored.on_trial_complete(0, [], trial)
+    assert live.done == 4  # counted after the three restored trials
+    assert seen == [(3, {"n_neighbors": 5}, {"val_rmse": 0.07, "val_r2": 0.9})]
+    restored.on_trial_complete(0, [], trial)  # the Tuner outlived its job: nothing to report to
+    assert live.done == 4
