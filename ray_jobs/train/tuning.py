@@ -189,7 +189,14 @@ def _tuner(
         tuner = tune.Tuner.restore(
             path, trainable=name, restart_errored=True, storage_filesystem=filesystem
         )
-        restored = _finished_trials(tuner.get_results(), settings["metric"])
+        # Finished means TERMINATED: a trial snapshotted between its report and its end has
+        # the metric too, and runs again.
+        analysis = tune.ExperimentAnalysis(path, storage_filesystem=filesystem)
+        restored = [
+            _trial_record(t.config, t.last_result)
+            for t in analysis.trials
+            if t.status == "TERMINATED" and settings["metric"] in (t.last_result or {})
+        ]
         log.info("%s: resuming %s with %d finished trials", family, path, len(restored))
         return tuner, restored
     # A define-by-run space must be picklable: a partial of a top-level function, not a closure.
@@ -227,14 +234,14 @@ def _tuner(
 
 def _finished_trials(results: Any, metric: str) -> list[dict[str, Any]]:
     """Params and validation metrics of the trials in `results` that reported `metric`."""
-    return [
-        {
-            "params": {k: plain(v) for k, v in r.config.items()},
-            "metrics": {k: float(v) for k, v in r.metrics.items() if k.startswith("val_")},
-        }
-        for r in results
-        if r.metrics and metric in r.metrics
-    ]
+    return [_trial_record(r.config, r.metrics) for r in results if metric in (r.metrics or {})]
+
+
+def _trial_record(config: dict[str, Any], metrics: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "params": {k: plain(v) for k, v in config.items()},
+        "metrics": {k: float(v) for k, v in metrics.items() if k.startswith("val_")},
+    }
 
 
 def _raise_if_no_trial_finished(family: str, results: Any, metric: str) -> None:

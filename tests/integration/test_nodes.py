@@ -17,13 +17,14 @@ from typing import Any
 import httpx
 import pytest
 
+from local_stack.port_blocks import free_port_block, ray_cluster_settings
 from local_stack.ray_nodes import cluster_nodes, worker_node_name
 from local_stack.stack import Stack
 from ray_jobs.core.jobs_client import JobsClient
 from ray_jobs.core.settings import Settings
 from ray_jobs.ingest import raw_prefix, upload_synthetic
 from ray_jobs.submit import run_job, summary_line
-from tests.conftest import free_port_block, processes_mentioning, ray_cluster_settings, run_module
+from tests.conftest import processes_mentioning, run_module
 
 pytestmark = pytest.mark.integration
 log = logging.getLogger(__name__)

@@ -69,8 +69,9 @@ def test_s3_data_survives_a_restart(stack: Stack) -> None:
 def test_port_taken_by_a_stranger_is_reported(stack: Stack, tmp_path: object) -> None:
     import socket
 
+    from local_stack.port_blocks import free_port_block
     from ray_jobs.core.errors import ServiceUnavailable
-    from tests.conftest import free_port_block, make_settings
+    from tests.conftest import make_settings
 
     base = free_port_block()
     other = Stack(make_settings(stack.settings.run_dir / "other", base))
