@@ -179,8 +179,29 @@ def _calls(settings: Settings) -> str:
         f"  docs     {base}/docs   GraphiQL {base}/graphql",
         f"  yourself {grpcurl_line(settings)}",
         "",
+        *why_lines(serve.explained(), f"POST {base}/predict?explain=true"),
+        f"  model card  {base}/models/champion/card   (Markdown; HTML in a browser)",
+        "",
     ]
     return "\n".join(lines)
+
+
+def why_lines(prediction: dict[str, Any], call: str) -> list[str]:
+    """An explained prediction, largest contributions first."""
+    why = prediction["explanation"]
+    model = prediction["model"]
+    lines = [
+        f"Why ({call}: {model['alias']} v{model['version']}, {why['method']})",
+        f"  base value (mean prediction)        {why['base_value']:+.3f}",
+    ]
+    for c in sorted(why["contributions"], key=lambda c: -abs(c["contribution"])):
+        shown = "missing, imputed" if c["imputed"] else c["value"]
+        lines.append(f"  {c['feature']:<22} {shown!s:<16} {c['contribution']:+.3f}")
+    lines.append(
+        f"  = {why['prediction']:.3f} before clipping -> burn rate {prediction['burn_rate']:.3f}"
+        f" ({prediction['risk_level']})"
+    )
+    return lines
 
 
 def main(

@@ -50,8 +50,22 @@ def _model(tracking_uri: str, name: str, version: str) -> Any:
     return _MODELS[key]
 
 
+def explain_columns() -> list[str]:
+    """The columns `--explain` adds: the base value, one contribution per raw feature, and the
+    features that were missing and imputed (comma-separated)."""
+    from features.explain import EXPLAINED, RAW_SOURCE
+
+    named = [f"contribution_{RAW_SOURCE.get(n, n)}" for n in EXPLAINED]
+    return ["explain_base_value", *named, "imputed_features"]
+
+
 def score_batch(
-    batch: pd.DataFrame, tracking_uri: str, name: str, alias: str, version: str
+    batch: pd.DataFrame,
+    tracking_uri: str,
+    name: str,
+    alias: str,
+    version: str,
+    explain: bool = False,
 ) -> pd.DataFrame:
     """Validate and score one pandas batch; invalid rows keep their reason and no prediction."""
     checked = validate(
@@ -66,13 +80,32 @@ def score_batch(
             "error": checked.reasons("name").where(~checked.valid, None),
         }
     )
+    columns = list(OUTPUT_COLUMNS) + (explain_columns() if explain else [])
+    if explain:
+        for column in explain_columns():
+            out[column] = None if column == "imputed_features" else float("nan")
     if ok.any():
         model = _model(tracking_uri, name, version)
-        rates = clip_burn_rate(model.predict(checked.clean.loc[ok, list(FEATURE_NAMES)]))
+        valid = checked.clean.loc[ok, list(FEATURE_NAMES)]
+        rates = clip_burn_rate(model.predict(valid))
         out.loc[ok, "burn_rate"] = rates
         out.loc[ok, "risk_level"] = risk_level(rates)
+        if explain:
+            _add_explanations(out, ok, model, valid)
     out["model_name"], out["model_alias"], out["model_version"] = name, alias, version
-    return out[list(OUTPUT_COLUMNS)]
+    return out[columns]
+
+
+def _add_explanations(out: pd.DataFrame, ok: Any, model: Any, valid: pd.DataFrame) -> None:
+    from features.explain import explain
+
+    explained = explain(model, valid)
+    out.loc[ok, "explain_base_value"] = [e.base_value for e in explained]
+    for position, column in enumerate(explain_columns()[1:-1]):
+        out.loc[ok, column] = [e.contributions[position]["contribution"] for e in explained]
+    out.loc[ok, "imputed_features"] = [
+        ",".join(c["feature"] for c in e.contributions if c["imputed"]) or None for e in explained
+    ]
 
 
 def score(
@@ -81,6 +114,7 @@ def score(
     output_uri: str,
     alias: str,
     skip_scored_under: str | None = None,
+    explain: bool = False,
 ) -> dict[str, Any]:
     """Score every (new) input row; write Parquet and a `_SUCCESS.json` summary last."""
     started = time.monotonic()
@@ -120,6 +154,7 @@ def score(
             "name": settings.model_name,
             "alias": alias,
             "version": version,
+            "explain": explain,
         },
         batch_format="pandas",
         batch_size=4096,
@@ -199,9 +234,14 @@ def main(
     skip_scored_under: Annotated[
         str, typer.Option(help="s3:// prefix of earlier runs: leave out files they scored")
     ] = "",
+    explain: Annotated[
+        bool, typer.Option(help="add each row's base value and feature contributions")
+    ] = False,
 ) -> None:
     """Score raw records with a registered model alias."""
-    summary = score(get_settings(), input_uri, output_uri, model, skip_scored_under or None)
+    summary = score(
+        get_settings(), input_uri, output_uri, model, skip_scored_under or None, explain
+    )
     log.info(
         "scored %d rows (%d with errors) with %s",
         summary["rows"],

@@ -38,7 +38,12 @@ def upload_synthetic(
     keys = []
     for index, frame in enumerate(generate_chunks(rows, seed, chunk_rows)):
         key = target.child(f"part-{index:05d}.csv").key
-        client.put_object(Bucket=target.bucket, Key=key, Body=frame.to_csv(index=False).encode())
+        client.put_object(
+            Bucket=target.bucket,
+            Key=key,
+            Body=frame.to_csv(index=False).encode(),
+            Metadata={s3.GENERATOR_METADATA: f"features.synthetic seed {seed}"},
+        )
         keys.append(key)
         log.info("wrote s3://%s/%s (%d rows)", target.bucket, key, len(frame))
     return keys

@@ -48,10 +48,15 @@ def grpc_metadata(app_name: str, token: str | None) -> tuple[tuple[str, str], ..
     )
 
 
-def rest_at(base_url: str, token: str | None = None) -> dict[str, Any]:
-    """POST {base_url}/predict with the sample record; the prediction (with the model's version)."""
+def rest_at(base_url: str, token: str | None = None, explain: bool = False) -> dict[str, Any]:
+    """POST {base_url}/predict with the sample record; the prediction (with the model's version,
+    and its explanation when asked)."""
     response = httpx.post(
-        f"{base_url}/predict", json={"records": [SAMPLE]}, headers=bearer(token), timeout=60
+        f"{base_url}/predict",
+        params={"explain": "true"} if explain else None,
+        json={"records": [SAMPLE]},
+        headers=bearer(token),
+        timeout=60,
     )
     if response.status_code != 200:
         raise RuntimeError(f"sample prediction failed: HTTP {response.status_code} {response.text}")
@@ -86,6 +91,10 @@ class ServeClient:
     def rest(self) -> dict[str, Any]:
         """POST /predict with the sample record."""
         return rest_at(self.base_url, self.token)
+
+    def explained(self) -> dict[str, Any]:
+        """POST /predict?explain=true with the sample record."""
+        return rest_at(self.base_url, self.token, explain=True)
 
     def graphql(self) -> dict[str, Any]:
         """The predict query with the sample record."""

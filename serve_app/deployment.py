@@ -6,6 +6,7 @@ cached here, so `?model=knn` costs no extra hop either.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -45,6 +46,7 @@ class BurnoutService(GrpcMethods):
         self.tracking_uri = options["tracking_uri"]
         # One registry client per replica (requests and the follow thread share it).
         self._registry = mlflow.MlflowClient(self.tracking_uri)
+        self._cards: dict[str, str] = {}
         self.max_body_bytes = int(options["max_body_mb"] * 1024 * 1024)
         self.auth = TokenCheck(options.get("api_token_sha256"))
         self.service = PredictionService(
@@ -78,10 +80,15 @@ class BurnoutService(GrpcMethods):
         return self.service.predict_many(items)
 
     async def predict(
-        self, records: list[dict[str, Any]], alias: str | None
+        self, records: list[dict[str, Any]], alias: str | None, explain: bool = False
     ) -> list[dict[str, Any]]:
         self.service.check_size(records)
         model = self.service.model(alias)
+        if explain:
+            # Explaining costs many model calls per record (KNN, SVR): off the event loop, and
+            # never in a batch with plain requests, which would wait for it.
+            frame = self.service.frame(records)
+            return await asyncio.to_thread(self.service.predict_frame, frame, model, True)
         if len(records) > BULK_ROWS:
             return self.service.predict_frame(self.service.frame(records), model)
         result = await self._batched((records, model))
@@ -112,6 +119,22 @@ class BurnoutService(GrpcMethods):
         if described is None:
             raise NotFound(f"model alias '{alias}' does not exist for '{self.model_name}'")
         return described
+
+    def get_card(self, alias: str) -> dict[str, str]:
+        """The model card of the version behind an alias (cards never change: cached)."""
+        from ray_jobs.core.registry import alias_version
+
+        version = alias_version(self._registry, self.model_name, alias)
+        if version is None:
+            raise NotFound(f"model alias '{alias}' does not exist for '{self.model_name}'")
+        return {"alias": alias, **self.card_of_version(str(version.version))}
+
+    def card_of_version(self, version: str) -> dict[str, str]:
+        from ray_jobs.core.registry import model_card
+
+        if version not in self._cards:
+            self._cards[version] = model_card(self._registry, self.model_name, version)
+        return {"name": self.model_name, "version": version, "markdown": self._cards[version]}
 
     def reload(self, aliases: list[str] | None) -> dict[str, str]:
         versions = self.service.reload(aliases)

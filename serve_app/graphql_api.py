@@ -34,12 +34,33 @@ class ModelRef:
     version: str
 
 
+@strawberry.type(description="How much one raw feature moved the prediction.")
+class Contribution:
+    feature: str
+    model_input: str
+    value: JSON | None
+    contribution: float
+    imputed: bool
+    imputed_value: float | None
+
+
+@strawberry.type(description="base_value + sum of contributions = prediction (before clipping).")
+class Explanation:
+    base_value: float
+    prediction: float
+    method: str
+    contributions: list[Contribution]
+
+
 @strawberry.type
 class Prediction:
     employee_id: str | None
     burn_rate: float
     risk_level: str
     model: ModelRef
+    explanation: Explanation | None = strawberry.field(
+        default=None, description="Only with predict(explain: true)."
+    )
 
 
 @strawberry.type
@@ -53,6 +74,13 @@ class ModelVersion:
     metrics: JSON
     params: JSON | None = None
 
+    @strawberry.field(description="The version's model card (Markdown).")
+    def card(self, info: strawberry.Info) -> str:
+        try:
+            return str(_backend(info).card_of_version(self.version)["markdown"])
+        except NotFound as error:
+            raise _graphql_error(error) from None
+
 
 @strawberry.type
 class Health:
@@ -64,6 +92,17 @@ class Health:
 def _version(data: dict[str, Any]) -> ModelVersion:
     return ModelVersion(
         **{name: data[name] for name in MODEL_VERSION_FIELDS}, params=data.get("params")
+    )
+
+
+def _explanation(data: dict[str, Any] | None) -> Explanation | None:
+    if data is None:
+        return None
+    return Explanation(
+        base_value=data["base_value"],
+        prediction=data["prediction"],
+        method=data["method"],
+        contributions=[Contribution(**c) for c in data["contributions"]],
     )
 
 
@@ -100,13 +139,17 @@ class Query:
         except (NotFound, ModelUnavailable) as error:
             raise _graphql_error(error) from None
 
-    @strawberry.field(description="Burn rate and risk level per record.")
+    @strawberry.field(description="Burn rate and risk level per record (and why, if asked).")
     async def predict(
-        self, info: strawberry.Info, records: list[EmployeeInput], model: str | None = None
+        self,
+        info: strawberry.Info,
+        records: list[EmployeeInput],
+        model: str | None = None,
+        explain: bool = False,
     ) -> list[Prediction]:
         payload = [strawberry.asdict(r) for r in records]
         try:
-            predictions = await _backend(info).predict(payload, model)
+            predictions = await _backend(info).predict(payload, model, explain)
         except (InvalidInput, NotFound, ModelUnavailable, TooLarge) as error:
             raise _graphql_error(error) from None
         return [
@@ -115,6 +158,7 @@ class Query:
                 burn_rate=p["burn_rate"],
                 risk_level=p["risk_level"],
                 model=ModelRef(**p["model"]),
+                explanation=_explanation(p.get("explanation")),
             )
             for p in predictions
         ]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from ray_jobs.core.errors import BurnoutError, InvalidInput, Unauthenticated
+from ray_jobs.core.errors import BurnoutError, InvalidInput, NotFound, Unauthenticated
 from serve_app.error_codes import codes_for
 from serve_app.schemas import MODEL_VERSION_FIELDS
 
@@ -19,7 +19,8 @@ BULK_ROWS = 64  # requests with more rows are a batch already: predict them dire
 
 class GrpcMethods:
     """The RPCs, mixed into the deployment class, which provides `predict`, `list_models`,
-    `get_model`, `service` and `auth` (the same calls REST and GraphQL make)."""
+    `get_model`, `card_of_version`, `service` and `auth` (the same calls REST and GraphQL
+    make)."""
 
     service: Any
     auth: Any
@@ -33,7 +34,9 @@ class GrpcMethods:
 
         try:
             self._authorize(grpc_context)
-            predictions = await self.predict(_records(request), request.model or None)
+            predictions = await self.predict(
+                _records(request), request.model or None, request.explain
+            )
         except BurnoutError as error:
             _set_status(grpc_context, error)
             return pb.PredictResponse()
@@ -49,7 +52,7 @@ class GrpcMethods:
             for start in range(0, len(records), BULK_ROWS):
                 chunk = records[start : start + BULK_ROWS]
                 try:
-                    predictions = await self.predict(chunk, request.model or None)
+                    predictions = await self.predict(chunk, request.model or None, request.explain)
                 except InvalidInput as error:
                     raise InvalidInput(_shift(error.errors, start)) from None
                 for prediction in predictions:
@@ -77,7 +80,11 @@ class GrpcMethods:
             _set_status(grpc_context, error)
             return pb.GetModelResponse()
         params = {k: str(v) for k, v in described.get("params", {}).items()}
-        return pb.GetModelResponse(model=_version(described), params=params)
+        try:
+            card = self.card_of_version(described["version"])["markdown"]
+        except NotFound:  # registered before model cards: the rest of the answer still holds
+            card = ""
+        return pb.GetModelResponse(model=_version(described), params=params, card=card)
 
     def Check(self, request: Any, grpc_context: Any) -> Any:
         """grpc.health.v1.Health/Check: SERVING only once the default model is loaded."""
@@ -117,11 +124,34 @@ def _records(request: Any) -> list[dict[str, Any]]:
 def _prediction(data: dict[str, Any]) -> Any:
     from serve_app.protos import burnout_pb2 as pb
 
+    explanation = data.get("explanation")
     return pb.Prediction(
         employee_id=data["employee_id"] or "",
         burn_rate=data["burn_rate"],
         risk_level=data["risk_level"],
         model=pb.ModelRef(**data["model"]),
+        explanation=_explanation(explanation) if explanation else None,
+    )
+
+
+def _explanation(data: dict[str, Any]) -> Any:
+    from serve_app.protos import burnout_pb2 as pb
+
+    return pb.Explanation(
+        base_value=data["base_value"],
+        prediction=data["prediction"],
+        method=data["method"],
+        contributions=[
+            pb.Contribution(
+                feature=c["feature"],
+                model_input=c["model_input"],
+                value="" if c["value"] is None else str(c["value"]),
+                contribution=c["contribution"],
+                imputed=c["imputed"],
+                imputed_value=c["imputed_value"],
+            )
+            for c in data["contributions"]
+        ],
     )
 
 

@@ -151,16 +151,27 @@ class PredictionService:
             raise InvalidInput(_located(errors, 0, len(records), prefix))
         return clean
 
-    def predict_frame(self, frame: pd.DataFrame, model: LoadedModel) -> list[dict[str, Any]]:
-        """Burn rate (clipped) and risk level per validated row."""
-        rates = clip_burn_rate(model.model.predict(frame[list(FEATURE_NAMES)]))
+    def predict_frame(
+        self, frame: pd.DataFrame, model: LoadedModel, explain: bool = False
+    ) -> list[dict[str, Any]]:
+        """Burn rate (clipped) and risk level per validated row; with `explain`, each raw
+        feature's contribution too (features.explain)."""
+        features = frame[list(FEATURE_NAMES)]
+        rates = clip_burn_rate(model.model.predict(features))
         levels = risk_level(rates)
         ids = frame["employee_id"].tolist()
         ref = model.ref()
-        return [
+        predictions = [
             {"employee_id": i, "burn_rate": float(r), "risk_level": str(level), "model": ref}
             for i, r, level in zip(ids, rates, levels, strict=True)
         ]
+        if explain:
+            from features.explain import explain as explain_rows
+
+            explained = explain_rows(model.model, features)
+            for prediction, why in zip(predictions, explained, strict=True):
+                prediction["explanation"] = why.as_dict()
+        return predictions
 
     def predict_many(
         self, requests: list[tuple[list[dict[str, Any]], LoadedModel]]
@@ -193,11 +204,11 @@ class PredictionService:
         return results
 
     def predict(
-        self, records: list[dict[str, Any]], alias: str | None = None
+        self, records: list[dict[str, Any]], alias: str | None = None, explain: bool = False
     ) -> list[dict[str, Any]]:
         """Validate and predict in one call (no batching across requests)."""
         frame = self.frame(records)
-        return self.predict_frame(frame, self.model(alias))
+        return self.predict_frame(frame, self.model(alias), explain)
 
 
 def _check(records: list[dict[str, Any]]) -> tuple[pd.DataFrame, list[tuple[int, str, str]]]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import html
 import json
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from fastapi import FastAPI, Query, Request
@@ -18,6 +20,15 @@ from serve_app.error_codes import TABLE, codes_for
 from serve_app.schemas import EmployeeRecord, PredictRequest, PredictResponse
 
 STREAM_CHUNK = 256
+CARD_CSS = (
+    "body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}"
+    "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2rem .5rem}"
+    "code{background:#f4f4f4}"
+)
+EXPLAIN_HELP = (
+    "also return each raw feature's contribution (base_value + contributions = the model's "
+    "output before clipping); costs more per record, see docs/benchmarks.md"
+)
 
 
 class Backend(Protocol):
@@ -27,11 +38,12 @@ class Backend(Protocol):
     auth: TokenCheck
 
     async def predict(
-        self, records: list[dict[str, Any]], alias: str | None
+        self, records: list[dict[str, Any]], alias: str | None, explain: bool = False
     ) -> list[dict[str, Any]]: ...
     def health(self) -> dict[str, Any]: ...
     def list_models(self) -> list[dict[str, Any]]: ...
     def get_model(self, alias: str) -> dict[str, Any]: ...
+    def get_card(self, alias: str) -> dict[str, str]: ...
     def reload(self, aliases: list[str] | None) -> dict[str, str]: ...
 
 
@@ -100,6 +112,18 @@ def build_app(backend: Backend, graphql_router: Any | None = None) -> FastAPI:
         """One alias: version, run id, params, metrics and dataset version."""
         return backend.get_model(alias)
 
+    @app.get(
+        "/models/{alias}/card",
+        response_class=Response,
+        responses={200: {"content": {"text/markdown": {}, "text/html": {}}}},
+    )
+    async def card(alias: str, request: Request) -> Response:
+        """The version's model card: Markdown, or HTML when the client accepts text/html."""
+        found = backend.get_card(alias)
+        if "text/html" in request.headers.get("accept", ""):
+            return Response(card_html(found), media_type="text/html")
+        return Response(found["markdown"], media_type="text/markdown; charset=utf-8")
+
     @app.post("/models/reload")
     async def reload(alias: list[str] | None = Query(None)) -> dict[str, Any]:  # noqa: B008
         """Pick up moved aliases (default: every loaded alias and the default one)."""
@@ -107,12 +131,14 @@ def build_app(backend: Backend, graphql_router: Any | None = None) -> FastAPI:
 
     @app.post("/predict", response_model=PredictResponse)
     async def predict(
-        body: PredictRequest, model: str | None = Query(None, max_length=64)
+        body: PredictRequest,
+        model: str | None = Query(None, max_length=64),
+        explain: bool = Query(False, description=EXPLAIN_HELP),
     ) -> Response:
         """Score one or many raw employee records."""
         # One dump of the whole body: a third of the cost of dumping record by record.
         records = body.model_dump()["records"]
-        predictions = await backend.predict(records, model)
+        predictions = await backend.predict(records, model, explain)
         # Built by our own code from validated input: re-validating 10,000 predictions against
         # the response model, then json.dumps, costs a fifth of the prediction itself;
         # pydantic-core writes the same JSON several times faster.
@@ -121,12 +147,15 @@ def build_app(backend: Backend, graphql_router: Any | None = None) -> FastAPI:
 
     @app.post("/predict/stream")
     async def predict_stream(
-        request: Request, model: str | None = Query(None, max_length=64)
+        request: Request,
+        model: str | None = Query(None, max_length=64),
+        explain: bool = Query(False, description=EXPLAIN_HELP),
     ) -> StreamingResponse:
         """NDJSON in (one record per line), NDJSON out: a prediction or an error per line."""
         # Read the body here: once the endpoint returns, the request can no longer be read.
         body = await request.body()
-        return StreamingResponse(_stream(backend, body, model), media_type="application/x-ndjson")
+        scoring = Scoring(backend, model, explain)
+        return StreamingResponse(_stream(scoring, body), media_type="application/x-ndjson")
 
     if graphql_router is not None:
         app.include_router(graphql_router, prefix="/graphql")
@@ -134,22 +163,30 @@ def build_app(backend: Backend, graphql_router: Any | None = None) -> FastAPI:
     return app
 
 
-async def _stream(backend: Backend, body: bytes, alias: str | None) -> AsyncIterator[bytes]:
+@dataclass(frozen=True)
+class Scoring:
+    """How a stream's records are scored: by which backend, alias, and whether explained."""
+
+    backend: Backend
+    alias: str | None
+    explain: bool
+
+    async def predict(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return await self.backend.predict(records, self.alias, self.explain)
+
+
+async def _stream(scoring: Scoring, body: bytes) -> AsyncIterator[bytes]:
     """Predictions as NDJSON, flushed every STREAM_CHUNK valid lines (the input is size-capped)."""
     pending: list[tuple[int, dict[str, Any]]] = []
     for number, line in enumerate(body.split(b"\n"), start=1):
-        async for out in _take(backend, number, line, pending, alias):
+        async for out in _take(scoring, number, line, pending):
             yield out
-    async for out in _flush(backend, pending, alias):
+    async for out in _flush(scoring, pending):
         yield out
 
 
 async def _take(
-    backend: Backend,
-    number: int,
-    line: bytes,
-    pending: list[tuple[int, dict[str, Any]]],
-    alias: str | None,
+    scoring: Scoring, number: int, line: bytes, pending: list[tuple[int, dict[str, Any]]]
 ) -> AsyncIterator[bytes]:
     if not line.strip():
         return
@@ -162,24 +199,24 @@ async def _take(
         return
     pending.append((number, record))
     if len(pending) >= STREAM_CHUNK:
-        async for out in _flush(backend, pending, alias):
+        async for out in _flush(scoring, pending):
             yield out
 
 
 async def _flush(
-    backend: Backend, pending: list[tuple[int, dict[str, Any]]], alias: str | None
+    scoring: Scoring, pending: list[tuple[int, dict[str, Any]]]
 ) -> AsyncIterator[bytes]:
     if not pending:
         return
     batch = list(pending)
     pending.clear()
     try:
-        predictions = await backend.predict([r for _, r in batch], alias)
+        predictions = await scoring.predict([r for _, r in batch])
     except InvalidInput:
         # Score what is valid; name the bad lines one by one.
         for number, record in batch:
             try:
-                (prediction,) = await backend.predict([record], alias)
+                (prediction,) = await scoring.predict([record])
                 yield _line({"line": number, **prediction})
             except InvalidInput as error:
                 yield _line({"line": number, "error": str(error).replace("records[0].", "")})
@@ -189,6 +226,18 @@ async def _flush(
         return
     for (number, _), prediction in zip(batch, predictions, strict=True):
         yield _line({"line": number, **prediction})
+
+
+def card_html(card: dict[str, str]) -> str:
+    """A model card as a small standalone HTML page (tables on, raw HTML in the card off)."""
+    from markdown_it import MarkdownIt
+
+    body = MarkdownIt("commonmark", {"html": False}).enable("table").render(card["markdown"])
+    title = html.escape(f"{card['name']} v{card['version']}: model card")
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title>"
+        f"<style>{CARD_CSS}</style></head><body>{body}</body></html>"
+    )
 
 
 def _line(payload: dict[str, Any]) -> bytes:

@@ -56,13 +56,34 @@ class ModelRef(BaseModel):
     version: str
 
 
+class Contribution(BaseModel):
+    """How much one raw feature moved this prediction away from the base value."""
+
+    feature: str
+    model_input: str
+    value: str | float | None
+    contribution: float
+    imputed: bool
+    imputed_value: float | None = None
+
+
+class Explanation(BaseModel):
+    """base_value + sum of contributions = prediction (the model's output before clipping)."""
+
+    base_value: float
+    prediction: float
+    method: str
+    contributions: list[Contribution]
+
+
 class Prediction(BaseModel):
-    """One prediction: burn rate in [0, 1] and its risk level."""
+    """One prediction: burn rate in [0, 1] and its risk level (and why, with ?explain=true)."""
 
     employee_id: str | None = None
     burn_rate: float
     risk_level: str
     model: ModelRef
+    explanation: Explanation | None = None
 
 
 class PredictResponse(BaseModel):

@@ -18,6 +18,11 @@ from ray_jobs.core.settings import Settings
 _START_HINT = "start the local stack with `make up` or set BURNOUT_S3_ENDPOINT_URL"
 
 
+# S3 object metadata on generated raw files (ray_jobs.ingest): a model card says when a model was
+# trained on them.
+GENERATOR_METADATA = "burnout-generator"
+
+
 @dataclass(frozen=True)
 class S3Uri:
     """A bucket and a key (or key prefix)."""

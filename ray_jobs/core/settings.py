@@ -69,6 +69,9 @@ class Settings(BaseSettings):
 
     model_name: str = "burnout-rate"
     champion_alias: str = "champion"
+    # Fairness gate (off when unset): champion moves only if the candidate's largest RMSE gap
+    # between slices of employees is at most this much worse than the champion's.
+    promotion_max_gap_increase: float | None = Field(None, ge=0, le=1)
 
     serve_http_port: int = Field(8800, ge=1, le=65535)
     serve_grpc_port: int = Field(50051, ge=1, le=65535)

@@ -185,7 +185,11 @@ def main(
     settings = get_settings()
     manifest = run_etl(settings, input_uri or default_input(settings), force, batch_rows)
     log.info("dataset version: %s", manifest["dataset_version"])
-    summary = {"dataset_version": manifest["dataset_version"], "rows": manifest["rows"]}
+    summary = {
+        "dataset_version": manifest["dataset_version"],
+        "rows": manifest["rows"],
+        "seconds": manifest["seconds"],
+    }
     typer.echo(json.dumps({**summary, "nodes": job_placement()}))
 
 

@@ -139,6 +139,11 @@ def _log_artifacts(result: FamilyResult, y_test: Any) -> None:
         reports.importance_png(
             result.importance, f"{result.family}: permutation importance", folder / "importance.png"
         )
+        if result.card_metrics:
+            reports.calibration_png(
+                result.card_metrics["calibration"], title, folder / "calibration.png"
+            )
+            (folder / "card_metrics.json").write_text(json.dumps(result.card_metrics, indent=2))
         (folder / "importance.json").write_text(
             json.dumps(
                 {"permutation": result.importance, "native_gain": result.native_importance},
@@ -156,9 +161,14 @@ def _signature() -> Any:
 
     from features.schema import FEATURE_COLUMNS
 
+    # The id is carried through, not a feature: a caller of the stock pyfunc may leave it out.
     inputs = Schema(
         [
-            ColSpec("double" if c.kind == "number" else "string", c.name, required=c.required)
+            ColSpec(
+                "double" if c.kind == "number" else "string",
+                c.name,
+                required=c.required and c.name != "employee_id",
+            )
             for c in FEATURE_COLUMNS
         ]
     )

@@ -34,6 +34,7 @@ from ray_jobs.core.settings import Settings, get_settings
 from ray_jobs.train import datasets
 from ray_jobs.train.config import DEFAULT_CONFIG, load_config
 from ray_jobs.train.family_runs import TUNE_RUN_TAG, Logged, Tracking, tune_and_log
+from ray_jobs.train.model_card import CardContext
 from ray_jobs.train.progress import abort_switch
 from ray_jobs.train.registration import register_all, summary
 
@@ -82,7 +83,10 @@ def run_training(
             # Registry writes come last, in one short burst: an outage during the minutes of
             # tuning and logging leaves every alias and version as it was.
             registering = True
-            registered, decision = register_all(settings, logged, frames["test"], version)
+            card = CardContext(
+                settings.model_name, version, manifest, config, _data_note(settings, manifest)
+            )
+            registered, decision = register_all(settings, logged, frames["test"], card)
             phases["register"] = time.monotonic() - started - sum(phases.values())
             mlflow.log_metrics({f"{name}_seconds": value for name, value in phases.items()})
     except Exception as error:  # noqa: BLE001  (re-raised, explained)
@@ -120,6 +124,23 @@ def _close_abandoned_runs(run_name: str) -> None:
         client.set_terminated(run.info.run_id, status="KILLED")
     if abandoned:
         log.info("marked %d runs of an earlier attempt of %s KILLED", len(abandoned), run_name)
+
+
+def _data_note(settings: Settings, manifest: dict[str, Any]) -> str:
+    """Synthetic or uploaded data, from the first input object's metadata (ray_jobs.ingest)."""
+    objects = manifest.get("input", {}).get("objects", [])
+    source = s3.S3Uri.parse(manifest.get("input", {}).get("uri", "s3://unknown/"))
+    if not objects:
+        return "Source objects unknown."
+    head = s3.client(settings).head_object(Bucket=source.bucket, Key=objects[0]["key"])
+    generator = head.get("Metadata", {}).get(s3.GENERATOR_METADATA)
+    if generator:
+        return (
+            f"Synthetic data ({generator}): the figures describe the generator, not real "
+            "employees; retrain on real data before any use."
+        )
+    names = ", ".join(sorted({o["key"].rsplit("/", 1)[-1] for o in objects})[:5])
+    return f"Uploaded data ({names}) in the HackerEarth 'Are Your Employees Burning Out?' schema."
 
 
 def _check_services(settings: Settings) -> Any:

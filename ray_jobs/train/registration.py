@@ -10,7 +10,9 @@ from typing import Any
 
 from ray_jobs.core.registry import Promotion, promote_if_better
 from ray_jobs.core.settings import Settings
+from ray_jobs.train import model_card
 from ray_jobs.train.family_runs import TEST_METRICS, Logged
+from ray_jobs.train.model_card import CardContext
 from ray_jobs.train.tuning import FamilyResult
 
 log = logging.getLogger(__name__)
@@ -27,35 +29,39 @@ class Registered:
 
 
 def register_all(
-    settings: Settings, logged: list[Logged], test: Any, version: str
+    settings: Settings, logged: list[Logged], test: Any, card: CardContext
 ) -> tuple[list[Registered], Promotion]:
-    """Register every family's best (alias = family), then move `champion` if the best beats it
-    on the same test split; the decision is recorded on the active (parent) run."""
+    """Register every family's best (alias = family) with its model card, then move `champion`
+    if the best beats it on the same test split; the decision is recorded on the active
+    (parent) run."""
     import mlflow
 
     client = mlflow.MlflowClient()
-    registered = [_register(settings, client, item, version) for item in logged]
+    registered = [_register(settings, client, item, card) for item in logged]
     best = min(registered, key=lambda r: r.result.test_metrics["rmse"])
+    gap = best.result.card_metrics.get("largest_gap")
     decision = promote_if_better(
         client,
         settings.model_name,
         settings.champion_alias,
-        best.version,
-        best.result.test_metrics["rmse"],
+        (best.version, best.result.test_metrics["rmse"], gap["rmse_gap"] if gap else None),
         test,
+        settings.promotion_max_gap_increase,
     )
     _log_decision(decision, best)
     return registered, decision
 
 
-def _register(settings: Settings, client: Any, logged: Logged, version: str) -> Registered:
+def _register(settings: Settings, client: Any, logged: Logged, card: CardContext) -> Registered:
     import mlflow
 
     result = logged.result
+    gap = result.card_metrics.get("largest_gap")
     tags = {
         "family": result.family,
-        "dataset_version": version,
+        "dataset_version": card.dataset_version,
         "run_id": logged.run_id,
+        **({"slice_gap_rmse": f"{gap['rmse_gap']:.6f}", "slice_gap": gap["slice"]} if gap else {}),
         **{
             f"test_{k}": f"{float(v):.6f}"
             for k, v in result.test_metrics.items()
@@ -63,6 +69,13 @@ def _register(settings: Settings, client: Any, logged: Logged, version: str) -> 
         },
     }
     model_version = mlflow.register_model(logged.model_uri, settings.model_name, tags=tags)
+    text = model_card.render(
+        card, str(model_version.version), logged.run_id, result, result.test_metrics
+    )
+    client.log_text(logged.run_id, text, model_card.CARD_ARTIFACT)
+    client.update_model_version(
+        settings.model_name, model_version.version, description=model_card.description(text)
+    )
     client.set_registered_model_alias(settings.model_name, result.family, model_version.version)
     log.info("registered %s as %s v%s", result.family, settings.model_name, model_version.version)
     return Registered(result.family, str(model_version.version), logged.run_id, result)
@@ -80,10 +93,15 @@ def _log_decision(decision: Promotion, best: Registered) -> None:
             "previous_champion_version": decision.previous_version or "",
         }
     )
-    metrics = {"candidate_test_rmse": decision.candidate_rmse}
-    if decision.previous_rmse is not None:
-        metrics["previous_champion_test_rmse"] = decision.previous_rmse
-    mlflow.log_metrics(metrics)
+    figures = {
+        "candidate_test_rmse": decision.candidate_rmse,
+        "previous_champion_test_rmse": decision.previous_rmse,
+        "candidate_slice_gap_rmse": decision.candidate_gap,
+        "previous_champion_slice_gap_rmse": decision.previous_gap,
+        "slice_gap_margin": decision.gap_margin,
+    }
+    mlflow.log_metrics({k: v for k, v in figures.items() if v is not None})
+    mlflow.set_tag("fairness_gate", "on" if decision.gap_margin is not None else "off")
 
 
 def summary(

@@ -67,3 +67,22 @@ def importance_png(importance: dict[str, float], title: str, path: Path) -> Path
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     return path
+
+
+def calibration_png(table: list[dict[str, float]], title: str, path: Path) -> Path:
+    """Reliability diagram: mean actual vs mean predicted burn rate per prediction bin."""
+    fig = _figure(figsize=(4.8, 4.4))
+    ax = fig.subplots()
+    predicted = [row["mean_predicted"] for row in table]
+    actual = [row["mean_actual"] for row in table]
+    ax.plot([0, 1], [0, 1], color="grey", linewidth=1, linestyle="--", label="perfect")
+    ax.plot(predicted, actual, marker="o", label="model")
+    for row in table:
+        ax.annotate(str(row["rows"]), (row["mean_predicted"], row["mean_actual"]), fontsize=7)
+    ax.set_xlabel("mean predicted burn rate (bin)")
+    ax.set_ylabel("mean actual burn rate")
+    ax.set_title(title)
+    ax.legend(loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return path

@@ -19,7 +19,16 @@ import numpy as np
 import pandas as pd
 from sklearn.inspection import permutation_importance
 
-from features.evaluation import complete_rows, evaluate, regression_metrics
+from features.evaluation import (
+    calibration,
+    complete_rows,
+    evaluate,
+    largest_gap,
+    per_risk_level,
+    regression_metrics,
+    slice_metrics,
+)
+from features.explain import attach_background
 from features.models import build_model, suggest
 from features.schema import FEATURE_NAMES, TARGET
 from ray_jobs.core.errors import TrainingFailed
@@ -61,6 +70,7 @@ class FamilyResult:
     seconds: float
     native_importance: dict[str, float] = field(default_factory=dict)
     trials_restored: int = 0  # finished by an earlier attempt of the same run (restored)
+    card_metrics: dict[str, Any] = field(default_factory=dict)  # slices, calibration (model card)
 
 
 def cap_rows(frame: pd.DataFrame, max_rows: int | None, seed: int) -> pd.DataFrame:
@@ -131,8 +141,17 @@ def tune_family(
     )
     model = build_model(family, best_params, seed)
     model.fit(final_train[list(FEATURE_NAMES)], final_train[TARGET].to_numpy())
+    attach_background(model, final_train[list(FEATURE_NAMES)], seed)
     predicted = model.predict(test[list(FEATURE_NAMES)])
-    test_metrics = evaluate(test[TARGET].to_numpy(), predicted, complete_rows(test))
+    y_test = test[TARGET].to_numpy()
+    test_metrics = evaluate(y_test, predicted, complete_rows(test))
+    slices = slice_metrics(test, y_test, predicted)
+    card_metrics = {
+        "slices": slices,
+        "largest_gap": largest_gap(slices),
+        "per_risk_level": per_risk_level(y_test, predicted),
+        "calibration": calibration(y_test, predicted),
+    }
     return FamilyResult(
         family=family,
         best_params=best_params,
@@ -146,6 +165,7 @@ def tune_family(
         train_rows=len(final_train),
         seconds=time.monotonic() - started,
         trials_restored=len(restored),
+        card_metrics=card_metrics,
     )
 
 

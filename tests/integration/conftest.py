@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import grpc
+import httpx
 import pandas as pd
 import pyarrow.dataset as pads
 import pytest
@@ -14,6 +16,9 @@ from ray_jobs.core.jobs_client import JobsClient
 from ray_jobs.core.settings import Settings
 from ray_jobs.ingest import raw_prefix, upload_synthetic
 from ray_jobs.submit import run_job, summary_line
+from serve_app.client import SAMPLE
+from serve_app.protos import burnout_pb2 as pb
+from serve_app.protos import burnout_pb2_grpc
 from tests.conftest import run_module
 
 
@@ -57,3 +62,61 @@ def served(settings: Settings, trained: dict[str, Any]) -> Iterator[dict[str, An
     assert result.returncode == 0, result.stderr[-3000:]
     yield trained
     run_module(settings, "serve_app.deploy", "down", timeout=120)
+
+
+# -- the served app over its three protocols ------------------------------------------------
+
+RECORDS: list[dict[str, Any]] = [
+    {**SAMPLE, "employee_id": "e1"},
+    {
+        "employee_id": "e2",
+        "gender": "Male",
+        "company_type": "Product",
+        "wfh_setup_available": "Yes",
+        "designation": 1,
+        "resource_allocation": None,
+        "mental_fatigue_score": None,
+    },
+]
+
+
+@pytest.fixture(scope="session")
+def rest(settings: Settings, served: dict[str, Any]) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=f"http://127.0.0.1:{settings.serve_http_port}", timeout=30) as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+def channel(settings: Settings, served: dict[str, Any]) -> Iterator[grpc.Channel]:
+    with grpc.insecure_channel(f"127.0.0.1:{settings.serve_grpc_port}") as ch:
+        yield ch
+
+
+@pytest.fixture(scope="session")
+def stub(channel: grpc.Channel) -> burnout_pb2_grpc.BurnoutServiceStub:
+    return burnout_pb2_grpc.BurnoutServiceStub(channel)
+
+
+def metadata(settings: Settings) -> tuple[tuple[str, str], ...]:
+    return (("application", settings.serve_app_name),)
+
+
+def graphql(
+    rest: httpx.Client, query: str, variables: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    response = rest.post("/graphql", json={"query": query, "variables": variables or {}})
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def to_proto(record: dict[str, Any]) -> pb.Employee:
+    fields = {k: v for k, v in record.items() if v is not None}
+    return pb.Employee(**fields)
+
+
+GQL_PREDICT = """
+query($records: [EmployeeInput!]!, $model: String) {
+  predict(records: $records, model: $model) {
+    employeeId burnRate riskLevel model { alias version }
+  }
+}"""

@@ -6,7 +6,6 @@ import concurrent.futures
 import json
 import re
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import grpc
@@ -18,68 +17,12 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from features.risk import risk_level
 from ray_jobs.core.settings import Settings
 from ray_jobs.submit import summary_line
-from serve_app.client import SAMPLE, camel
+from serve_app.client import camel
 from serve_app.protos import burnout_pb2 as pb
-from serve_app.protos import burnout_pb2_grpc
 from tests.conftest import run_module
+from tests.integration.conftest import GQL_PREDICT, RECORDS, graphql, metadata, to_proto
 
 pytestmark = pytest.mark.integration
-
-RECORDS: list[dict[str, Any]] = [
-    {**SAMPLE, "employee_id": "e1"},
-    {
-        "employee_id": "e2",
-        "gender": "Male",
-        "company_type": "Product",
-        "wfh_setup_available": "Yes",
-        "designation": 1,
-        "resource_allocation": None,
-        "mental_fatigue_score": None,
-    },
-]
-
-
-@pytest.fixture(scope="session")
-def rest(settings: Settings, served: dict[str, Any]) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=f"http://127.0.0.1:{settings.serve_http_port}", timeout=30) as c:
-        yield c
-
-
-@pytest.fixture(scope="session")
-def channel(settings: Settings, served: dict[str, Any]) -> Iterator[grpc.Channel]:
-    with grpc.insecure_channel(f"127.0.0.1:{settings.serve_grpc_port}") as ch:
-        yield ch
-
-
-@pytest.fixture(scope="session")
-def stub(channel: grpc.Channel) -> burnout_pb2_grpc.BurnoutServiceStub:
-    return burnout_pb2_grpc.BurnoutServiceStub(channel)
-
-
-def metadata(settings: Settings) -> tuple[tuple[str, str], ...]:
-    return (("application", settings.serve_app_name),)
-
-
-def graphql(
-    rest: httpx.Client, query: str, variables: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    response = rest.post("/graphql", json={"query": query, "variables": variables or {}})
-    assert response.status_code == 200, response.text
-    return dict(response.json())
-
-
-def to_proto(record: dict[str, Any]) -> pb.Employee:
-    fields = {k: v for k, v in record.items() if v is not None}
-    return pb.Employee(**fields)
-
-
-GQL_PREDICT = """
-query($records: [EmployeeInput!]!, $model: String) {
-  predict(records: $records, model: $model) {
-    employeeId burnRate riskLevel model { alias version }
-  }
-}"""
-
 
 # -- REST ---------------------------------------------------------------------------------------
 

@@ -135,7 +135,7 @@ def test_promotion_gate(
     before = client.get_model_version_by_alias(settings.model_name, settings.champion_alias)
 
     kept = promote_if_better(
-        client, settings.model_name, settings.champion_alias, worse.version, worse_rmse,
+        client, settings.model_name, settings.champion_alias, (worse.version, worse_rmse, None),
         test_frame,
     )  # fmt: skip
     assert not kept.promoted
@@ -145,10 +145,19 @@ def test_promotion_gate(
 
     client.set_registered_model_alias(settings.model_name, settings.champion_alias, worse.version)
     lightgbm = trained["families"]["lightgbm"]
+    better = (lightgbm["version"], lightgbm["test"]["rmse"], None)
+    # The fairness gate: better on RMSE, but a (stated) slice gap far past the dummy's.
+    unfair = promote_if_better(
+        client, settings.model_name, settings.champion_alias, (*better[:2], 0.5), test_frame, 0.01
+    )
+    assert not unfair.promoted and unfair.blocked_by_gap
+    assert unfair.previous_gap is not None and "gap between slices" in unfair.reason
+    assert client.get_model_version_by_alias(
+        settings.model_name, settings.champion_alias
+    ).version == str(worse.version)
     moved = promote_if_better(
-        client, settings.model_name, settings.champion_alias, lightgbm["version"],
-        lightgbm["test"]["rmse"], test_frame,
-    )  # fmt: skip
+        client, settings.model_name, settings.champion_alias, better, test_frame
+    )
     assert moved.promoted
     now = client.get_model_version_by_alias(settings.model_name, settings.champion_alias)
     assert now.version == lightgbm["version"]

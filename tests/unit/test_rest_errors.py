@@ -35,9 +35,9 @@ class Backend:
         self.service = PredictionService(no_model, "champion", max_records=10)
 
     async def predict(
-        self, records: list[dict[str, Any]], alias: str | None
+        self, records: list[dict[str, Any]], alias: str | None, explain: bool = False
     ) -> list[dict[str, Any]]:
-        return self.service.predict(records, alias)
+        return self.service.predict(records, alias, explain)
 
     def health(self) -> dict[str, Any]:
         return {"status": "no_model", "ready": False, "loaded": {}}
