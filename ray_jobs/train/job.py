@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from botocore.exceptions import ClientError
 
 from ray_jobs.core import cli, s3, tracking
 from ray_jobs.core.cluster import connect
@@ -132,7 +133,10 @@ def _data_note(settings: Settings, manifest: dict[str, Any]) -> str:
     source = s3.S3Uri.parse(manifest.get("input", {}).get("uri", "s3://unknown/"))
     if not objects:
         return "Source objects unknown."
-    head = s3.client(settings).head_object(Bucket=source.bucket, Key=objects[0]["key"])
+    try:
+        head = s3.client(settings).head_object(Bucket=source.bucket, Key=objects[0]["key"])
+    except ClientError:  # the raw file was removed since the ETL: the card still gets written
+        return f"Source {source} (its objects are no longer on S3)."
     generator = head.get("Metadata", {}).get(s3.GENERATOR_METADATA)
     if generator:
         return (
