@@ -11,7 +11,7 @@ reported under the raw feature each one comes from:
   `Exact` explainer, 2^7 coalitions), with the features left out of a coalition filled from a
   background sample of training rows stored with the model (`BACKGROUND_ATTRIBUTE`). They add
   up to the prediction minus the background's mean prediction exactly as well; the only
-  approximation is the background itself (a sample, not the whole training set).
+  approximation is the background itself (BACKGROUND_ROWS rows, not the whole training set).
 
 A feature that was missing in the record and imputed says so (`imputed`), with the value MICE
 put in its place (`imputed_value`, before scaling; tenure in years).
@@ -34,7 +34,9 @@ from features.schema import CATEGORICAL_NAMES, NUMERIC_FEATURE_NAMES
 EXPLAINED: tuple[str, ...] = (*CATEGORICAL_NAMES, *NUMERIC_FEATURE_NAMES, TENURE_YEARS)
 RAW_SOURCE = {TENURE_YEARS: "date_of_joining"}
 BACKGROUND_ATTRIBUTE = "explain_background_"  # on the Pipeline: raw rows for the explainer
-BACKGROUND_ROWS = 100
+# Each explained record costs 2^7 x BACKGROUND_ROWS model calls (KNN, SVR): 25 rows keep an SVR
+# explanation near a quarter second on one core (docs/benchmarks.md).
+BACKGROUND_ROWS = 25
 METHODS = {"lightgbm": "tree_shap_exact"}
 MODEL_AGNOSTIC = "shapley_exact_interventional"
 
@@ -112,7 +114,7 @@ def _shapley(model: Any, estimator: Any, columns: pd.DataFrame) -> tuple[np.ndar
         return np.asarray(estimator.predict(pd.DataFrame(rows, columns=names)))
 
     explainer = shap.explainers.Exact(predict, masker)
-    result = explainer(columns.to_numpy())
+    result = explainer(columns.to_numpy(), silent=True)
     return np.asarray(result.values, dtype="float64"), np.asarray(result.base_values, "float64")
 
 
