@@ -53,6 +53,7 @@ class BurnoutService(GrpcMethods):
             loader or registry_loader(self.tracking_uri, self.model_name),
             options["default_alias"],
             int(options["max_records"]),
+            int(options.get("max_explain_records", 100)),
         )
         self._batched.set_max_batch_size(int(options["batch_size"]))
         self._wait = AdaptiveWait(float(options["batch_wait_s"]))
@@ -87,6 +88,7 @@ class BurnoutService(GrpcMethods):
         if explain:
             # Explaining costs many model calls per record (KNN, SVR): off the event loop, and
             # never in a batch with plain requests, which would wait for it.
+            self.service.check_explain_size(records)
             frame = self.service.frame(records)
             return await asyncio.to_thread(self.service.predict_frame, frame, model, True)
         if len(records) > BULK_ROWS:

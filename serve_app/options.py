@@ -15,6 +15,7 @@ def options_from_settings(settings: Any) -> dict[str, Any]:
         "tracking_uri": settings.mlflow_tracking_uri,
         "default_alias": settings.champion_alias,
         "max_records": settings.serve_max_records,
+        "max_explain_records": settings.serve_max_explain_records,
         "max_body_mb": settings.serve_max_body_mb,
         "batch_size": settings.serve_batch_size,
         "batch_wait_s": settings.serve_batch_wait_s,

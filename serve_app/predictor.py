@@ -90,10 +90,17 @@ def registry_loader(tracking_uri: str, model_name: str) -> Loader:
 class PredictionService:
     """Validation, model cache and prediction: everything the three protocols share."""
 
-    def __init__(self, loader: Loader, default_alias: str, max_records: int) -> None:
+    def __init__(
+        self,
+        loader: Loader,
+        default_alias: str,
+        max_records: int,
+        max_explain_records: int = 100,
+    ) -> None:
         self._loader = loader
         self.default_alias = default_alias
         self.max_records = max_records
+        self.max_explain_records = max_explain_records
         self._models: dict[str, LoadedModel] = {}
         self._lock = threading.Lock()
 
@@ -135,6 +142,14 @@ class PredictionService:
             log.warning("no model loaded yet: %s", error)
 
     # -- records --------------------------------------------------------------------------------
+
+    def check_explain_size(self, records: list[dict[str, Any]]) -> None:
+        if len(records) > self.max_explain_records:
+            raise TooLarge(
+                f"{len(records)} records with explain=true; the limit is "
+                f"{self.max_explain_records} (BURNOUT_SERVE_MAX_EXPLAIN_RECORDS); use batch "
+                "scoring with --explain for more"
+            )
 
     def check_size(self, records: list[dict[str, Any]]) -> None:
         if len(records) > self.max_records:
@@ -207,6 +222,8 @@ class PredictionService:
         self, records: list[dict[str, Any]], alias: str | None = None, explain: bool = False
     ) -> list[dict[str, Any]]:
         """Validate and predict in one call (no batching across requests)."""
+        if explain:
+            self.check_explain_size(records)
         frame = self.frame(records)
         return self.predict_frame(frame, self.model(alias), explain)
 

@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     # How soon Serve notices a dead replica and starts another (Ray's default is 10 s).
     serve_health_check_period_s: float = Field(2, gt=0)
     serve_max_records: int = Field(10_000, ge=1)
+    # Explaining costs up to ~0.3 s per record for SVR (docs/benchmarks.md): more records than
+    # this with explain=true go to batch scoring (--explain) instead of holding a replica.
+    serve_max_explain_records: int = Field(100, ge=1)
     serve_max_body_mb: float = Field(16, gt=0)
     serve_batch_size: int = Field(64, ge=1)
     serve_batch_wait_s: float = Field(0.005, ge=0)

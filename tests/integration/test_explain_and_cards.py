@@ -58,6 +58,8 @@ def test_a_bad_explain_flag_is_a_422_naming_it(rest: httpx.Client) -> None:
     response = rest.post("/predict?explain=perhaps", json={"records": RECORDS})
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["query", "explain"]
+    many = rest.post("/predict?explain=true", json={"records": [RECORDS[0]] * 101})
+    assert many.status_code == 413 and "batch scoring" in many.json()["detail"]
 
 
 def test_every_protocol_explains_a_record_the_same_way(
