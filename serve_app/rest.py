@@ -23,7 +23,7 @@ STREAM_CHUNK = 256
 CARD_CSS = (
     "body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}"
     "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2rem .5rem}"
-    "code{background:#f4f4f4}"
+    "code{background:#f4f4f4}pre{overflow-x:auto;background:#f4f4f4;padding:.5rem}"
 )
 EXPLAIN_HELP = (
     "also return each raw feature's contribution (base_value + contributions = the model's "
