@@ -21,6 +21,7 @@ from ray_jobs.core.errors import (
 from serve_app.alias_board import BOARD_POLL_S, alias_board
 from serve_app.auth import TokenCheck
 from serve_app.grpc_api import BULK_ROWS, GrpcMethods
+from serve_app.inference_log import InferenceLog, s3_writer
 from serve_app.options import autoscaling, options_from_settings
 from serve_app.predictor import (
     AdaptiveWait,
@@ -29,6 +30,7 @@ from serve_app.predictor import (
     PredictionService,
     registry_loader,
 )
+from serve_app.replica_metrics import ReplicaMetrics
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +60,8 @@ class BurnoutService(GrpcMethods):
         self._batched.set_max_batch_size(int(options["batch_size"]))
         self._wait = AdaptiveWait(float(options["batch_wait_s"]))
         self._batched.set_batch_wait_timeout_s(self._wait.idle_s)
+        self.metrics = ReplicaMetrics()
+        self.inference_log = _inference_log(options, self.metrics)
         self.service.try_load_default()
         self._reload_generation: int | None = None
         self._board = alias_board(self.model_name)
@@ -81,7 +85,25 @@ class BurnoutService(GrpcMethods):
         return self.service.predict_many(items)
 
     async def predict(
-        self, records: list[dict[str, Any]], alias: str | None, explain: bool = False
+        self,
+        records: list[dict[str, Any]],
+        alias: str | None,
+        explain: bool = False,
+        protocol: str = "rest",
+    ) -> list[dict[str, Any]]:
+        """The one prediction call of every protocol; answered requests are counted and logged."""
+        try:
+            predictions = await self._predict(records, alias, explain)
+        except InvalidInput as error:
+            self.metrics.invalid(error)
+            raise
+        self.metrics.served(predictions, protocol, explain)
+        if self.inference_log is not None:
+            self.inference_log.add(records, predictions, protocol)
+        return predictions
+
+    async def _predict(
+        self, records: list[dict[str, Any]], alias: str | None, explain: bool
     ) -> list[dict[str, Any]]:
         self.service.check_size(records)
         model = self.service.model(alias)
@@ -187,6 +209,24 @@ class BurnoutService(GrpcMethods):
         stale = [a for a, v in versions.items() if a in loaded and loaded[a].version != v]
         if stale:
             self.service.reload(stale)
+
+
+def _inference_log(options: dict[str, Any], metrics: ReplicaMetrics) -> InferenceLog | None:
+    """The replica's inference log (None when the fraction is 0). S3 settings come from the
+    replica's environment (BURNOUT_*), not from the deployment's options: the options are
+    visible in Serve's config, the keys must not be."""
+    from ray_jobs.core.settings import get_settings
+
+    fraction = float(options.get("inference_fraction", 1.0))
+    if fraction <= 0:
+        return None
+    return InferenceLog(
+        s3_writer(get_settings()),
+        serve.get_replica_context().replica_id.unique_id,
+        fraction=fraction,
+        flush_s=float(options.get("inference_flush_s", 5.0)),
+        on_counts=metrics.logged,
+    ).start()
 
 
 def build(settings: Any, loader: Loader | None = None, reload_generation: int = 0) -> Any:

@@ -149,7 +149,7 @@ class Query:
     ) -> list[Prediction]:
         payload = [strawberry.asdict(r) for r in records]
         try:
-            predictions = await _backend(info).predict(payload, model, explain)
+            predictions = await _backend(info).predict(payload, model, explain, "graphql")
         except (InvalidInput, NotFound, ModelUnavailable, TooLarge) as error:
             raise _graphql_error(error) from None
         return [

@@ -35,7 +35,7 @@ class GrpcMethods:
         try:
             self._authorize(grpc_context)
             predictions = await self.predict(
-                _records(request), request.model or None, request.explain
+                _records(request), request.model or None, request.explain, "grpc"
             )
         except BurnoutError as error:
             _set_status(grpc_context, error)
@@ -52,7 +52,9 @@ class GrpcMethods:
             for start in range(0, len(records), BULK_ROWS):
                 chunk = records[start : start + BULK_ROWS]
                 try:
-                    predictions = await self.predict(chunk, request.model or None, request.explain)
+                    predictions = await self.predict(
+                        chunk, request.model or None, request.explain, "grpc"
+                    )
                 except InvalidInput as error:
                     raise InvalidInput(_shift(error.errors, start)) from None
                 for prediction in predictions:

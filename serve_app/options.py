@@ -20,6 +20,8 @@ def options_from_settings(settings: Any) -> dict[str, Any]:
         "batch_size": settings.serve_batch_size,
         "batch_wait_s": settings.serve_batch_wait_s,
         "poll_interval_s": settings.serve_poll_interval_s,
+        "inference_fraction": settings.serve_inference_log_fraction,
+        "inference_flush_s": settings.serve_inference_log_flush_s,
         "api_token_sha256": digest(token) if (token := settings.api_token()) else None,
     }
 

@@ -38,7 +38,11 @@ class Backend(Protocol):
     auth: TokenCheck
 
     async def predict(
-        self, records: list[dict[str, Any]], alias: str | None, explain: bool = False
+        self,
+        records: list[dict[str, Any]],
+        alias: str | None,
+        explain: bool = False,
+        protocol: str = "rest",
     ) -> list[dict[str, Any]]: ...
     def health(self) -> dict[str, Any]: ...
     def list_models(self) -> list[dict[str, Any]]: ...
@@ -138,7 +142,7 @@ def build_app(backend: Backend, graphql_router: Any | None = None) -> FastAPI:
         """Score one or many raw employee records."""
         # One dump of the whole body: a third of the cost of dumping record by record.
         records = body.model_dump()["records"]
-        predictions = await backend.predict(records, model, explain)
+        predictions = await backend.predict(records, model, explain, "rest")
         # Built by our own code from validated input: re-validating 10,000 predictions against
         # the response model, then json.dumps, costs a fifth of the prediction itself;
         # pydantic-core writes the same JSON several times faster.
@@ -172,7 +176,7 @@ class Scoring:
     explain: bool
 
     async def predict(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return await self.backend.predict(records, self.alias, self.explain)
+        return await self.backend.predict(records, self.alias, self.explain, "stream")
 
 
 async def _stream(scoring: Scoring, body: bytes) -> AsyncIterator[bytes]:

@@ -55,7 +55,7 @@ class S3Uri:
         return S3Uri(self.bucket, f"{base}/{tail}" if base else tail)
 
 
-def client(settings: Settings) -> Any:
+def client(settings: Settings, attempts: int = 3, read_timeout: float = 60) -> Any:
     """A boto3 S3 client that fails fast when the endpoint is down."""
     return boto3.client(
         "s3",
@@ -65,8 +65,8 @@ def client(settings: Settings) -> Any:
         region_name=settings.s3_region,
         config=Config(
             connect_timeout=3,
-            read_timeout=60,
-            retries={"max_attempts": 3, "mode": "standard"},
+            read_timeout=read_timeout,
+            retries={"max_attempts": attempts, "mode": "standard"},
             s3={"addressing_style": "path"},
         ),
     )

@@ -91,6 +91,10 @@ class Settings(BaseSettings):
     # Explaining costs up to ~0.3 s per record for SVR (docs/benchmarks.md): more records than
     # this with explain=true go to batch scoring (--explain) instead of holding a replica.
     serve_max_explain_records: int = Field(100, ge=1)
+    # The inference log (serve_app/inference_log.py): the fraction of served predictions kept
+    # (0 turns it off) and how often each replica writes what it holds to S3.
+    serve_inference_log_fraction: float = Field(1.0, ge=0, le=1)
+    serve_inference_log_flush_s: float = Field(5.0, gt=0, le=3600)
     serve_max_body_mb: float = Field(16, gt=0)
     serve_batch_size: int = Field(64, ge=1)
     serve_batch_wait_s: float = Field(0.005, ge=0)

@@ -35,7 +35,11 @@ class Backend:
         self.service = PredictionService(no_model, "champion", max_records=10)
 
     async def predict(
-        self, records: list[dict[str, Any]], alias: str | None, explain: bool = False
+        self,
+        records: list[dict[str, Any]],
+        alias: str | None,
+        explain: bool = False,
+        protocol: str = "rest",
     ) -> list[dict[str, Any]]:
         return self.service.predict(records, alias, explain)
 

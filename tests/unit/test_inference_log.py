@@ -1,0 +1,94 @@
+"""The inference log's buffer, sampling and failure handling (the S3 round trip is in
+tests/integration/test_monitoring.py)."""
+
+from __future__ import annotations
+
+import io
+import time
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+
+from serve_app.inference_log import COLUMNS, InferenceLog
+
+RECORD = {
+    "employee_id": "e1", "date_of_joining": "2008-09-30", "gender": "Female",
+    "company_type": "Service", "wfh_setup_available": "No", "designation": 3,
+    "resource_allocation": None, "mental_fatigue_score": 8.1,
+}  # fmt: skip
+PREDICTION = {
+    "employee_id": "e1", "burn_rate": 0.7, "risk_level": "High",
+    "model": {"name": "burnout-rate", "alias": "champion", "version": "4"},
+}  # fmt: skip
+
+
+class Store:
+    """Keeps what the log writes; fails on demand (fault injection: S3 down)."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+        self.down = False
+
+    def __call__(self, key: str, body: bytes) -> None:
+        if self.down:
+            raise ConnectionError("S3 is down")
+        self.objects[key] = body
+
+
+def test_rows_are_written_as_parquet_under_a_date_partition() -> None:
+    store = Store()
+    counts: list[tuple[int, int]] = []
+    log = InferenceLog(store, "replica-a", on_counts=lambda w, d: counts.append((w, d)))
+    log.add([RECORD] * 3, [PREDICTION] * 3, "grpc")
+    assert log.flush() == 3
+    ((key, body),) = store.objects.items()
+    assert key.startswith("inference/date=") and key.endswith(".parquet") and "replica-a" in key
+    table = pq.read_table(io.BytesIO(body))
+    assert table.column_names == list(COLUMNS)
+    row = table.to_pylist()[0]
+    assert row["protocol"] == "grpc" and row["model_version"] == "4"
+    assert row["resource_allocation"] is None and row["designation"] == 3.0
+    assert counts == [(3, 0)]
+
+
+def test_a_failed_write_drops_and_counts_its_rows_and_the_next_one_works() -> None:
+    store = Store()
+    log = InferenceLog(store, "r")
+    store.down = True
+    log.add([RECORD] * 5, [PREDICTION] * 5, "rest")
+    assert log.flush() == 0  # no exception reaches the caller
+    assert (log.written, log.dropped) == (0, 5)
+    store.down = False
+    log.add([RECORD] * 2, [PREDICTION] * 2, "rest")
+    assert log.flush() == 2 and log.written == 2
+
+
+def test_a_full_buffer_drops_new_rows_instead_of_growing() -> None:
+    log = InferenceLog(Store(), "r", max_rows=4, flush_rows=100)
+    log.add([RECORD] * 3, [PREDICTION] * 3, "rest")
+    log.add([RECORD] * 3, [PREDICTION] * 3, "rest")
+    assert log.dropped == 2 and log.flush() == 4
+
+
+@pytest.mark.parametrize(
+    ("fraction", "low", "high"), [(0.0, 0, 0), (0.25, 150, 350), (1.0, 1000, 1000)]
+)
+def test_the_sampled_fraction_is_kept(fraction: float, low: int, high: int) -> None:
+    store: Any = Store()
+    log = InferenceLog(store, "r", fraction=fraction)
+    log.add([RECORD] * 1000, [PREDICTION] * 1000, "rest")
+    assert low <= log.flush() <= high
+
+
+def test_the_background_thread_flushes_on_its_own() -> None:
+    store = Store()
+    log = InferenceLog(store, "r", flush_s=0.05).start()
+    log.add([RECORD], [PREDICTION], "stream")
+    try:
+        deadline = time.monotonic() + 5
+        while not store.objects and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert store.objects
+    finally:
+        log.close()
