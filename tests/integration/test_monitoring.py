@@ -1,0 +1,137 @@
+"""Watching the served model: the inference log on S3 and the replica's own metrics (issue 18).
+Real sockets, a real S3 (stopped on purpose in one test), Ray's real metrics export."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+
+from local_stack.stack import Stack
+from ray_jobs.core import s3
+from ray_jobs.core.settings import Settings
+from serve_app.client import camel
+from serve_app.inference_log import PREFIX
+from serve_app.protos import burnout_pb2 as pb
+from tests.integration.conftest import (
+    GQL_PREDICT,
+    RECORDS,
+    graphql,
+    metadata,
+    read_parquet,
+    to_proto,
+)
+
+pytestmark = pytest.mark.integration
+
+LOG_WAIT_S = 60  # the log flushes every BURNOUT_SERVE_INFERENCE_LOG_FLUSH_S (5 s)
+
+
+def records(tag: str, count: int) -> list[dict[str, Any]]:
+    return [{**RECORDS[i % 2], "employee_id": f"{tag}-{i}"} for i in range(count)]
+
+
+def logged_rows(settings: Settings, tag: str) -> list[dict[str, Any]]:
+    """Rows of the inference log on S3 whose employee id carries `tag`, read directly."""
+    client = s3.client(settings)
+    root = s3.S3Uri(settings.bucket_data, f"{PREFIX}/")
+    if not any(True for _ in s3.iter_objects(client, root)):
+        return []
+    frame = read_parquet(settings, str(root))
+    return frame[frame["employee_id"].fillna("").str.startswith(tag)].to_dict("records")
+
+
+def wait_for_rows(settings: Settings, tag: str, count: int) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + LOG_WAIT_S
+    while len(rows := logged_rows(settings, tag)) < count:
+        assert time.monotonic() < deadline, (len(rows), count)
+        time.sleep(1)
+    return rows
+
+
+def metric(settings: Settings, name: str, pattern: str = "") -> float:
+    """The summed value of a metric's samples (matching `pattern` in the labels) in Ray's
+    Prometheus export."""
+    text = httpx.get(f"http://127.0.0.1:{settings.ray_internal_base_port + 5}/metrics").text
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name) and pattern in line:
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def wait_for_metric(settings: Settings, name: str, pattern: str, at_least: float) -> float:
+    deadline = time.monotonic() + 90
+    while (value := metric(settings, name, pattern)) < at_least:
+        assert time.monotonic() < deadline, (name, pattern, value, at_least)
+        time.sleep(2)
+    return value
+
+
+def test_every_protocol_logs_exactly_the_predictions_it_served(
+    rest: httpx.Client, stub: Any, settings: Settings
+) -> None:
+    tag = f"log-{uuid.uuid4().hex[:8]}"
+    assert rest.post("/predict", json={"records": records(f"{tag}-rest", 3)}).status_code == 200
+    body = "\n".join(json.dumps(r) for r in records(f"{tag}-stream", 2)).encode()
+    assert rest.post("/predict/stream", content=body).status_code == 200
+    answer = graphql(rest, GQL_PREDICT, {"records": [camel(r) for r in records(f"{tag}-gql", 2)]})
+    assert "errors" not in answer
+    stub.Predict(
+        pb.PredictRequest(records=[to_proto(r) for r in records(f"{tag}-grpc", 4)]),
+        metadata=metadata(settings),
+    )
+    bad = rest.post("/predict", json={"records": [{**RECORDS[0], "designation": 9}]})
+    assert bad.status_code == 422  # refused: not a prediction, not logged
+
+    rows = wait_for_rows(settings, tag, 11)
+    time.sleep(6)  # one more flush: nothing beyond the 11 predictions may show up
+    rows = logged_rows(settings, tag)
+    by_protocol: dict[str, int] = {}
+    for row in rows:
+        by_protocol[row["protocol"]] = by_protocol.get(row["protocol"], 0) + 1
+    assert by_protocol == {"rest": 3, "stream": 2, "graphql": 2, "grpc": 4}, by_protocol
+    assert len({r["employee_id"] for r in rows}) == 11  # each once
+    sample = next(r for r in rows if r["employee_id"] == f"{tag}-rest-0")
+    assert sample["gender"] == RECORDS[0]["gender"] and 0 <= sample["burn_rate"] <= 1
+    assert sample["model_version"] and sample["risk_level"] in {"Low", "Medium", "High"}
+
+
+def test_the_replicas_export_their_own_metrics(rest: httpx.Client, settings: Settings) -> None:
+    from serve_app.replica_metrics import METRIC_NAMES
+
+    before = metric(settings, "ray_burnout_predictions_total", 'protocol="rest"')
+    assert rest.post("/predict", json={"records": records("metrics", 5)}).status_code == 200
+    rest.post("/predict?explain=true", json={"records": records("metrics-x", 1)})
+    rest.post("/predict", json={"records": [{**RECORDS[0], "gender": "Robot"}]})
+    wait_for_metric(settings, "ray_burnout_predictions_total", 'protocol="rest"', before + 5)
+    wait_for_metric(settings, "ray_burnout_validation_failures_total", 'field="gender"', 1)
+    wait_for_metric(settings, "ray_burnout_explanations_total", "", 1)
+    wait_for_metric(settings, "ray_burnout_inference_log_rows_written_total", "", 1)
+    text = httpx.get(f"http://127.0.0.1:{settings.ray_internal_base_port + 5}/metrics").text
+    missing = [n for n in METRIC_NAMES if not re.search(rf"^{n}\{{", text, re.M)]
+    # The dropped-rows counter appears once something was dropped (next test).
+    assert missing in ([], ["ray_burnout_inference_log_rows_dropped_total"]), missing
+
+
+def test_serving_keeps_answering_with_s3_down_and_counts_what_it_dropped(
+    rest: httpx.Client, settings: Settings, stack: Stack
+) -> None:
+    dropped = metric(settings, "ray_burnout_inference_log_rows_dropped_total")
+    stack.down(("s3",))
+    try:
+        for i in range(20):
+            answer = rest.post("/predict", json={"records": records(f"s3-down-{i}", 2)})
+            assert answer.status_code == 200, answer.text
+        wait_for_metric(settings, "ray_burnout_inference_log_rows_dropped_total", "", dropped + 40)
+        assert rest.post("/predict", json={"records": RECORDS}).status_code == 200
+    finally:
+        stack.up(("s3",))
+    tag = f"after-{uuid.uuid4().hex[:6]}"
+    assert rest.post("/predict", json={"records": records(tag, 2)}).status_code == 200
+    assert len(wait_for_rows(settings, tag, 2)) == 2  # the log resumes with S3
