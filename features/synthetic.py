@@ -94,3 +94,14 @@ def _employee_ids(rng: np.random.Generator, rows: int) -> np.ndarray:
 def _normalised(shares: tuple[float, ...]) -> np.ndarray:
     values = np.asarray(shares, dtype="float64")
     return values / values.sum()
+
+
+def shifted(frame: pd.DataFrame) -> pd.DataFrame:
+    """A deliberately drifted copy of canonical-named records (monitoring demos and tests):
+    more tired, more loaded, more senior and mostly without a WFH setup."""
+    out = frame.copy()
+    out["mental_fatigue_score"] = (out["mental_fatigue_score"] + 2.5).clip(upper=10)
+    out["resource_allocation"] = (out["resource_allocation"] + 3).clip(upper=10)
+    out["designation"] = (out["designation"] + 1).clip(upper=5)
+    out["wfh_setup_available"] = np.where(np.arange(len(out)) % 10 < 8, "No", "Yes")
+    return out

@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from features.schema import FEATURE_NAMES
+from ray_jobs.core.s3 import INFERENCE_PREFIX
 
 log = logging.getLogger(__name__)
 
-PREFIX = "inference"
 COLUMNS = (
     *FEATURE_NAMES, "burn_rate", "risk_level", "model_name", "model_alias", "model_version",
     "protocol", "served_at",
@@ -42,7 +42,7 @@ Counts = Callable[[int, int], None]
 def inference_key(served_at: dt.datetime, replica: str, sequence: int) -> str:
     """The object key of one flush (a Hive-style date partition)."""
     stamp = int(served_at.timestamp() * 1000)
-    return f"{PREFIX}/date={served_at:%Y-%m-%d}/{replica}-{stamp}-{sequence:06d}.parquet"
+    return f"{INFERENCE_PREFIX}/date={served_at:%Y-%m-%d}/{replica}-{stamp}-{sequence:06d}.parquet"
 
 
 @dataclass

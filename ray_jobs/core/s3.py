@@ -21,6 +21,9 @@ _START_HINT = "start the local stack with `make up` or set BURNOUT_S3_ENDPOINT_U
 # S3 object metadata on generated raw files (ray_jobs.ingest): a model card says when a model was
 # trained on them.
 GENERATOR_METADATA = "burnout-generator"
+# Where serving's inference log lands in the data bucket (serve_app.inference_log writes,
+# ray_jobs.monitor reads): <prefix>/date=YYYY-MM-DD/*.parquet
+INFERENCE_PREFIX = "inference"
 
 
 @dataclass(frozen=True)

@@ -27,12 +27,11 @@ from typing import Annotated, Any
 import typer
 from botocore.exceptions import ClientError
 
-from ray_jobs.core import cli, s3, tracking
+from ray_jobs.core import cli, datasets, s3, tracking
 from ray_jobs.core.cluster import connect
 from ray_jobs.core.errors import BurnoutError, ServiceUnavailable
 from ray_jobs.core.placement import job_placement
 from ray_jobs.core.settings import Settings, get_settings
-from ray_jobs.train import datasets
 from ray_jobs.train.config import DEFAULT_CONFIG, load_config
 from ray_jobs.train.family_runs import TUNE_RUN_TAG, Logged, Tracking, tune_and_log
 from ray_jobs.train.model_card import CardContext

@@ -10,13 +10,13 @@ import uuid
 from typing import Any
 
 import httpx
+import pandas as pd
 import pytest
 
 from local_stack.stack import Stack
 from ray_jobs.core import s3
 from ray_jobs.core.settings import Settings
 from serve_app.client import camel
-from serve_app.inference_log import PREFIX
 from serve_app.protos import burnout_pb2 as pb
 from tests.integration.conftest import (
     GQL_PREDICT,
@@ -39,7 +39,7 @@ def records(tag: str, count: int) -> list[dict[str, Any]]:
 def logged_rows(settings: Settings, tag: str) -> list[dict[str, Any]]:
     """Rows of the inference log on S3 whose employee id carries `tag`, read directly."""
     client = s3.client(settings)
-    root = s3.S3Uri(settings.bucket_data, f"{PREFIX}/")
+    root = s3.S3Uri(settings.bucket_data, f"{s3.INFERENCE_PREFIX}/")
     if not any(True for _ in s3.iter_objects(client, root)):
         return []
     frame = read_parquet(settings, str(root))
@@ -135,3 +135,72 @@ def test_serving_keeps_answering_with_s3_down_and_counts_what_it_dropped(
     tag = f"after-{uuid.uuid4().hex[:6]}"
     assert rest.post("/predict", json={"records": records(tag, 2)}).status_code == 200
     assert len(wait_for_rows(settings, tag, 2)) == 2  # the log resumes with S3
+
+
+Batch = tuple[list[dict[str, Any]], list[dict[str, Any]]]
+
+
+def served_batch(rest: httpx.Client, frame: pd.DataFrame) -> Batch:
+    """Valid records of a canonical frame, scored by the real service: (records, predictions)."""
+    from features.schema import FEATURE_NAMES
+    from features.validation import validate
+
+    clean = validate(frame.astype(object), require_target=False).clean
+    clean = clean[list(FEATURE_NAMES)].astype(object)
+    rows = clean.where(clean.notna(), None).to_dict("records")
+    answer = rest.post("/predict", json={"records": rows})
+    assert answer.status_code == 200, answer.text[:500]
+    return rows, answer.json()["predictions"]
+
+
+def log_under(settings: Settings, prefix: str, batch: Batch) -> None:
+    """Write served rows as the inference log does, under another prefix of the data bucket."""
+    from serve_app.inference_log import InferenceLog, s3_writer
+
+    write = s3_writer(settings)
+    relocated = InferenceLog(
+        lambda key, body: write(key.replace(s3.INFERENCE_PREFIX, prefix, 1), body), "test"
+    )
+    relocated.add(*batch, "rest")
+    assert relocated.flush() == len(batch[0])
+
+
+def test_the_drift_job_flags_a_shifted_batch_and_not_a_clean_one(
+    rest: httpx.Client, settings: Settings, served: dict[str, Any]
+) -> None:
+    import mlflow
+
+    from features.schema import RAW_TO_NAME
+    from features.synthetic import generate, shifted
+    from ray_jobs.core.jobs_client import JobsClient
+    from ray_jobs.submit import run_job, summary_line
+
+    base = generate(1_500, 99).rename(columns=RAW_TO_NAME)
+    summaries = {}
+    for name, frame in (("clean", base), ("shifted", shifted(base))):
+        prefix = f"drift-test-{uuid.uuid4().hex[:6]}-{name}"
+        log_under(settings, prefix, served_batch(rest, frame))
+        info = run_job(
+            settings, f"python -m ray_jobs.monitor --log-prefix {prefix}", echo=False,
+            timeout_s=600,
+        )  # fmt: skip
+        logs = JobsClient.from_settings(settings).logs(info["submission_id"])
+        assert info["status"] == "SUCCEEDED", logs[-3000:]
+        summaries[name] = summary_line(logs)
+
+    clean, moved = summaries["clean"], summaries["shifted"]
+    assert not clean["dataset_drift"], clean["drifted_features"]
+    assert moved["dataset_drift"] and moved["share_drifted"] > clean["share_drifted"]
+    assert {"mental_fatigue_score", "resource_allocation"} <= set(moved["drifted_features"])
+    assert moved["prediction"]["drifted"]  # more tired and loaded: higher predicted burn rates
+    assert moved["prediction"]["mean_current"] > clean["prediction"]["mean_current"]
+    assert moved["model"]["alias"] == "champion" and moved["model"]["version"]
+
+    client = mlflow.MlflowClient(settings.mlflow_tracking_uri)
+    run = client.get_run(moved["mlflow_run_id"])
+    assert run.data.tags["model_version"] == moved["model"]["version"]
+    assert run.data.tags["dataset_drift"] == "true" and run.data.tags["window_to"]
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"drift_report.html", "drift_summary.json"} <= artifacts
+    published = s3.read_json(s3.client(settings), s3.S3Uri.parse(moved["summary_uri"]))
+    assert published is not None and published["share_drifted"] == moved["share_drifted"]

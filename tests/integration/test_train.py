@@ -21,12 +21,11 @@ from sklearn.pipeline import Pipeline
 from features.preprocessing import build_preprocessor
 from features.schema import FEATURE_NAMES
 from local_stack.stack import Stack
-from ray_jobs.core import s3
+from ray_jobs.core import datasets, s3
 from ray_jobs.core.registry import promote_if_better
 from ray_jobs.core.settings import Settings, child_env
 from ray_jobs.ingest import raw_prefix, upload_file
 from ray_jobs.submit import summary_line
-from ray_jobs.train import datasets
 from ray_jobs.train.config import DEFAULT_CONFIG, load_config
 from tests.conftest import REPO, run_module
 from tests.integration.conftest import read_parquet

@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pytest
 
 from features.drift import drift_summary
 from features.schema import RAW_TO_NAME
-from features.synthetic import generate
+from features.synthetic import generate, shifted
 
 
 def batch(rows: int, seed: int) -> pd.DataFrame:
     return generate(rows, seed).rename(columns=RAW_TO_NAME)
-
-
-def shifted(frame: pd.DataFrame) -> pd.DataFrame:
-    """Tired, overloaded, mostly without WFH: what a bad quarter might send."""
-    out = frame.copy()
-    out["mental_fatigue_score"] = (out["mental_fatigue_score"] + 2.5).clip(upper=10)
-    out["resource_allocation"] = (out["resource_allocation"] + 3).clip(upper=10)
-    out["wfh_setup_available"] = np.where(np.arange(len(out)) % 10 < 8, "No", "Yes")
-    out["designation"] = (out["designation"] + 1).clip(upper=5)
-    return out
 
 
 @pytest.mark.parametrize("rows", [400, 3_000])  # the small-sample tests and the distances

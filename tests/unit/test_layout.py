@@ -15,6 +15,7 @@ ALLOWED = {
     "ray_jobs/core": {"features", "ray_jobs.core"},
     "ray_jobs/etl": {"features", "ray_jobs.core", "ray_jobs.etl"},
     "ray_jobs/train": {"features", "ray_jobs.core", "ray_jobs.train"},
+    "ray_jobs/monitor": {"features", "ray_jobs.core", "ray_jobs.monitor"},
     "ray_jobs/ingest.py": {"features", "ray_jobs.core"},
     "ray_jobs/batch_predict.py": {"features", "ray_jobs.core"},
     "ray_jobs/submit.py": {"features", "ray_jobs.core"},
