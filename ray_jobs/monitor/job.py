@@ -83,6 +83,7 @@ def run_drift(
         window={"from": start.isoformat(), "to": end.isoformat(), "days": days},
         served_versions=current["model_version"].astype(str).value_counts().to_dict(),
     )
+    summary["new_labelled_inputs"] = new_labelled_inputs(settings, client, manifest["created_at"])
     summary["mlflow_run_id"] = _log_to_mlflow(summary, report.render(summary, reference, current))
     summary["summary_uri"] = _publish(settings, client, summary)
     return summary
@@ -103,6 +104,25 @@ def window_files(
         ]
         day += dt.timedelta(days=1)
     return paths
+
+
+def new_labelled_inputs(settings: Settings, client: Any, since: str) -> list[str]:
+    """Raw prefixes (s3://<data>/raw/<name>/) holding CSV files with a Burn Rate column that
+    landed after `since` (the champion's dataset version was built): data to retrain on."""
+    from features.schema import check_header
+
+    after = dt.datetime.fromisoformat(since)
+    found: set[str] = set()
+    for obj in s3.iter_objects(client, s3.S3Uri(settings.bucket_data, "raw/")):
+        key = obj["Key"]
+        parts = key.split("/")
+        if not key.endswith(".csv") or len(parts) < 3 or obj["LastModified"] <= after:
+            continue
+        head = s3.read_head(client, s3.S3Uri(settings.bucket_data, key), 4096)
+        header = head.decode("utf-8", errors="replace").splitlines()[0].split(",")
+        if not check_header(header, require_target=True).missing:
+            found.add(f"s3://{settings.bucket_data}/{parts[0]}/{parts[1]}/")
+    return sorted(found)
 
 
 def _read_window(settings: Settings, paths: list[str]) -> pd.DataFrame:

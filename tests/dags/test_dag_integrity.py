@@ -42,7 +42,11 @@ def dagbag(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 def test_dags_import_without_errors(dagbag: dict[str, Any]) -> None:
     assert dagbag["import_errors"] == {}
-    assert set(dagbag["dags"]) == {"burnout_pipeline", "burnout_batch_scoring"}
+    assert set(dagbag["dags"]) == {
+        "burnout_pipeline",
+        "burnout_batch_scoring",
+        "burnout_monitoring",
+    }
 
 
 def test_every_dag_is_tagged_and_every_task_retries_with_a_timeout(dagbag: dict[str, Any]) -> None:
@@ -65,6 +69,16 @@ def test_pipeline_runs_its_steps_in_order(dagbag: dict[str, Any]) -> None:
         assert tasks[before]["downstream"] == [after], before
     # The smoke test runs whether or not the champion moved (a skipped reload is not a failure).
     assert tasks["smoke_predict"]["trigger_rule"] == "none_failed"
+
+
+def test_monitoring_retrains_before_it_alerts(dagbag: dict[str, Any]) -> None:
+    tasks = dagbag["dags"]["burnout_monitoring"]["tasks"]
+    assert set(tasks) == {"drift_report", "new_data_to_retrain_on", "retrain", "alert_on_drift"}
+    assert set(tasks["drift_report"]["downstream"]) == {"new_data_to_retrain_on", "alert_on_drift"}
+    assert tasks["new_data_to_retrain_on"]["downstream"] == ["retrain"]
+    assert tasks["retrain"]["downstream"] == ["alert_on_drift"]
+    # A skipped retrain (no drift or no new data) must not skip the alert.
+    assert tasks["alert_on_drift"]["trigger_rule"] == "all_done"
 
 
 def _top_level_imports(path: Path) -> set[str]:
