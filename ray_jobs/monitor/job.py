@@ -108,11 +108,12 @@ def window_files(
 
 def new_labelled_inputs(settings: Settings, client: Any, since: str) -> list[str]:
     """Raw prefixes (s3://<data>/raw/<name>/) holding CSV files with a Burn Rate column that
-    landed after `since` (the champion's dataset version was built): data to retrain on."""
+    landed after `since` (the champion's dataset version was built), newest last: data to
+    retrain on."""
     from features.schema import check_header
 
     after = dt.datetime.fromisoformat(since)
-    found: set[str] = set()
+    newest: dict[str, dt.datetime] = {}
     for obj in s3.iter_objects(client, s3.S3Uri(settings.bucket_data, "raw/")):
         key = obj["Key"]
         parts = key.split("/")
@@ -121,8 +122,9 @@ def new_labelled_inputs(settings: Settings, client: Any, since: str) -> list[str
         head = s3.read_head(client, s3.S3Uri(settings.bucket_data, key), 4096)
         header = head.decode("utf-8", errors="replace").splitlines()[0].split(",")
         if not check_header(header, require_target=True).missing:
-            found.add(f"s3://{settings.bucket_data}/{parts[0]}/{parts[1]}/")
-    return sorted(found)
+            prefix = f"s3://{settings.bucket_data}/{parts[0]}/{parts[1]}/"
+            newest[prefix] = max(newest.get(prefix, obj["LastModified"]), obj["LastModified"])
+    return sorted(newest, key=lambda prefix: newest[prefix])
 
 
 def _read_window(settings: Settings, paths: list[str]) -> pd.DataFrame:

@@ -120,3 +120,31 @@ query($records: [EmployeeInput!]!, $model: String) {
     employeeId burnRate riskLevel model { alias version }
   }
 }"""
+
+
+Batch = tuple[list[dict[str, Any]], list[dict[str, Any]]]
+
+
+def served_batch(rest: httpx.Client, frame: pd.DataFrame) -> Batch:
+    """Valid records of a canonical frame, scored by the real service: (records, predictions)."""
+    from features.schema import FEATURE_NAMES
+    from features.validation import validate
+
+    clean = validate(frame.astype(object), require_target=False).clean
+    clean = clean[list(FEATURE_NAMES)].astype(object)
+    rows = clean.where(clean.notna(), None).to_dict("records")
+    answer = rest.post("/predict", json={"records": rows})
+    assert answer.status_code == 200, answer.text[:500]
+    return rows, answer.json()["predictions"]
+
+
+def log_under(settings: Settings, prefix: str, batch: Batch) -> None:
+    """Write served rows as the inference log does, under another prefix of the data bucket."""
+    from serve_app.inference_log import InferenceLog, s3_writer
+
+    write = s3_writer(settings)
+    relocated = InferenceLog(
+        lambda key, body: write(key.replace(s3.INFERENCE_PREFIX, prefix, 1), body), "test"
+    )
+    relocated.add(*batch, "rest")
+    assert relocated.flush() == len(batch[0])

@@ -257,3 +257,50 @@ def _published_runs(settings: Settings, name: str) -> list[dict[str, Any]]:
 
 def _jobs_of_run(jobs: JobsClient, run_id: str) -> list[dict[str, Any]]:
     return [j for j in jobs.list_jobs() if (j.get("metadata") or {}).get("airflow_run") == run_id]
+
+
+def test_monitoring_fails_on_drift_and_triggers_retraining_on_new_data(
+    settings: Settings, served: dict[str, Any], standalone: AirflowClient, rest: Any
+) -> None:
+    """A drifted window (a shifted batch, served by the real app) and new labelled raw data:
+    the run triggers burnout_pipeline on that data, then fails at alert_on_drift."""
+    import uuid
+
+    from features.schema import RAW_TO_NAME
+    from features.synthetic import generate, shifted
+    from ray_jobs.ingest import raw_prefix, upload_synthetic
+    from tests.integration.conftest import log_under, served_batch
+
+    prefix = f"drift-dag-{uuid.uuid4().hex[:6]}"
+    log_under(
+        settings,
+        prefix,
+        served_batch(rest, shifted(generate(1_500, 98).rename(columns=RAW_TO_NAME))),
+    )
+    fresh = raw_prefix(settings, f"monitor-new-{uuid.uuid4().hex[:6]}")
+    upload_synthetic(settings, 300, 7, fresh)  # labelled (Burn Rate), newer than the champion
+    standalone.wait_for_dag("burnout_monitoring")
+    # The triggered pipeline run must not start training in the middle of the test session.
+    paused = standalone.request("GET", "/dags/burnout_pipeline")["is_paused"]
+    standalone.request("PATCH", "/dags/burnout_pipeline", json={"is_paused": True})
+    triggered: list[dict[str, Any]] = []
+    try:
+        run_id = standalone.trigger("burnout_monitoring", {"log_prefix": prefix})
+        finished = standalone.wait("burnout_monitoring", run_id, timeout_s=900)
+        assert finished["run"]["state"] == "failed", finished
+        assert finished["tasks"] == {
+            "drift_report": "success", "new_data_to_retrain_on": "success",
+            "retrain": "success", "alert_on_drift": "failed",
+        }, finished  # fmt: skip
+        runs = standalone.request("GET", "/dags/burnout_pipeline/dagRuns")["dag_runs"]
+        triggered = [r for r in runs if (r.get("conf") or {}).get("input") == str(fresh)]
+        assert len(triggered) == 1, runs
+        drift = standalone.xcom("burnout_monitoring", run_id, "drift_report")
+        assert drift["dataset_drift"] and drift["new_labelled_inputs"][-1] == str(fresh)
+    finally:
+        for run in triggered:
+            standalone.request(
+                "PATCH", f"/dags/burnout_pipeline/dagRuns/{run['dag_run_id']}",
+                json={"state": "failed"},
+            )  # fmt: skip
+        standalone.request("PATCH", "/dags/burnout_pipeline", json={"is_paused": paused})

@@ -10,7 +10,6 @@ import uuid
 from typing import Any
 
 import httpx
-import pandas as pd
 import pytest
 
 from local_stack.stack import Stack
@@ -22,8 +21,10 @@ from tests.integration.conftest import (
     GQL_PREDICT,
     RECORDS,
     graphql,
+    log_under,
     metadata,
     read_parquet,
+    served_batch,
     to_proto,
 )
 
@@ -135,34 +136,6 @@ def test_serving_keeps_answering_with_s3_down_and_counts_what_it_dropped(
     tag = f"after-{uuid.uuid4().hex[:6]}"
     assert rest.post("/predict", json={"records": records(tag, 2)}).status_code == 200
     assert len(wait_for_rows(settings, tag, 2)) == 2  # the log resumes with S3
-
-
-Batch = tuple[list[dict[str, Any]], list[dict[str, Any]]]
-
-
-def served_batch(rest: httpx.Client, frame: pd.DataFrame) -> Batch:
-    """Valid records of a canonical frame, scored by the real service: (records, predictions)."""
-    from features.schema import FEATURE_NAMES
-    from features.validation import validate
-
-    clean = validate(frame.astype(object), require_target=False).clean
-    clean = clean[list(FEATURE_NAMES)].astype(object)
-    rows = clean.where(clean.notna(), None).to_dict("records")
-    answer = rest.post("/predict", json={"records": rows})
-    assert answer.status_code == 200, answer.text[:500]
-    return rows, answer.json()["predictions"]
-
-
-def log_under(settings: Settings, prefix: str, batch: Batch) -> None:
-    """Write served rows as the inference log does, under another prefix of the data bucket."""
-    from serve_app.inference_log import InferenceLog, s3_writer
-
-    write = s3_writer(settings)
-    relocated = InferenceLog(
-        lambda key, body: write(key.replace(s3.INFERENCE_PREFIX, prefix, 1), body), "test"
-    )
-    relocated.add(*batch, "rest")
-    assert relocated.flush() == len(batch[0])
 
 
 def test_the_drift_job_flags_a_shifted_batch_and_not_a_clean_one(
