@@ -136,3 +136,15 @@ def calibration(y_true: np.ndarray, y_pred: np.ndarray, bins: int = 10) -> list[
                 }
             )
     return table
+
+
+def card_metrics(frame: pd.DataFrame, y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, Any]:
+    """What a model card reports beyond the test metrics: slices and their largest gap, per
+    actual risk level, calibration."""
+    slices = slice_metrics(frame, y_true, y_pred)
+    return {
+        "slices": slices,
+        "largest_gap": largest_gap(slices),
+        "per_risk_level": per_risk_level(y_true, y_pred),
+        "calibration": calibration(y_true, y_pred),
+    }

@@ -19,15 +19,7 @@ import numpy as np
 import pandas as pd
 from sklearn.inspection import permutation_importance
 
-from features.evaluation import (
-    calibration,
-    complete_rows,
-    evaluate,
-    largest_gap,
-    per_risk_level,
-    regression_metrics,
-    slice_metrics,
-)
+from features.evaluation import card_metrics, complete_rows, evaluate, regression_metrics
 from features.explain import attach_background
 from features.models import build_model, suggest
 from features.schema import FEATURE_NAMES, TARGET
@@ -145,13 +137,7 @@ def tune_family(
     predicted = model.predict(test[list(FEATURE_NAMES)])
     y_test = test[TARGET].to_numpy()
     test_metrics = evaluate(y_test, predicted, complete_rows(test))
-    slices = slice_metrics(test, y_test, predicted)
-    card_metrics = {
-        "slices": slices,
-        "largest_gap": largest_gap(slices),
-        "per_risk_level": per_risk_level(y_test, predicted),
-        "calibration": calibration(y_test, predicted),
-    }
+
     return FamilyResult(
         family=family,
         best_params=best_params,
@@ -165,7 +151,7 @@ def tune_family(
         train_rows=len(final_train),
         seconds=time.monotonic() - started,
         trials_restored=len(restored),
-        card_metrics=card_metrics,
+        card_metrics=card_metrics(test, y_test, predicted),
     )
 
 

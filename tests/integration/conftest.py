@@ -148,3 +148,27 @@ def log_under(settings: Settings, prefix: str, batch: Batch) -> None:
     )
     relocated.add(*batch, "rest")
     assert relocated.flush() == len(batch[0])
+
+
+def score_file(
+    settings: Settings, name: str, rows: int, seed: int, *options: str
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Batch-score one synthetic CSV whose row 3 has a bad gender (`python -m
+    ray_jobs.batch_predict ... *options`): the job's summary and the Parquet it wrote, read
+    directly."""
+    from features.synthetic import generate
+
+    target = raw_prefix(settings, f"score-{name}")
+    frame = generate(rows, seed)
+    frame.loc[3, "Gender"] = "Robot"
+    s3.client(settings).put_object(
+        Bucket=target.bucket,
+        Key=target.child("batch.csv").key,
+        Body=frame.to_csv(index=False).encode(),
+    )
+    output = f"s3://{settings.bucket_processed}/scores/test-{name}/"
+    result = run_module(
+        settings, "ray_jobs.batch_predict", "--input", str(target), "--output", output, *options
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return {**summary_line(result.stdout), "output": output}, read_parquet(settings, output)

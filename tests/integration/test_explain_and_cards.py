@@ -14,7 +14,6 @@ from features.explain import EXPLAINED, RAW_SOURCE
 from ray_jobs.core.settings import Settings
 from serve_app.client import camel
 from serve_app.protos import burnout_pb2 as pb
-from tests.conftest import run_module
 from tests.integration.conftest import RECORDS, graphql, metadata, to_proto
 
 pytestmark = pytest.mark.integration
@@ -154,26 +153,9 @@ def test_the_stock_pyfunc_scores_a_raw_csv_frame_renamed_as_the_card_says(
 
 
 def test_batch_scoring_explains_every_valid_row(settings: Settings, served: dict[str, Any]) -> None:
-    from features.synthetic import generate
-    from ray_jobs.core import s3
-    from ray_jobs.ingest import raw_prefix
-    from tests.integration.conftest import read_parquet
+    from tests.integration.conftest import score_file
 
-    target = raw_prefix(settings, "score-explain")
-    frame = generate(200, 5)
-    frame.loc[3, "Gender"] = "Robot"
-    s3.client(settings).put_object(
-        Bucket=target.bucket,
-        Key=target.child("batch.csv").key,
-        Body=frame.to_csv(index=False).encode(),
-    )
-    output = f"s3://{settings.bucket_processed}/scores/test-explain/"
-    result = run_module(
-        settings, "ray_jobs.batch_predict", "--input", str(target), "--output", output,
-        "--model", "lightgbm", "--explain",
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-3000:]
-    scored = read_parquet(settings, output)
+    _, scored = score_file(settings, "explain", 200, 5, "--model", "lightgbm", "--explain")
     good = scored[scored["error"].isna()]
     columns = [f"contribution_{f}" for f in RAW_FEATURES]
     total = good["explain_base_value"] + good[columns].sum(axis=1)

@@ -16,7 +16,6 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from features.risk import risk_level
 from ray_jobs.core.settings import Settings
-from ray_jobs.submit import summary_line
 from serve_app.client import camel
 from serve_app.protos import burnout_pb2 as pb
 from tests.conftest import run_module
@@ -377,36 +376,14 @@ def test_a_config_update_reloads_every_replica_in_place(
 
 
 def test_batch_scoring_on_s3_files(settings: Settings, trained: dict[str, Any]) -> None:
-    from features.synthetic import generate
     from ray_jobs.core import s3
-    from ray_jobs.ingest import raw_prefix
-    from tests.integration.conftest import read_parquet
+    from tests.integration.conftest import score_file
 
-    target = raw_prefix(settings, "score-input")
-    frame = generate(500, 3)
-    frame.loc[7, "Gender"] = "Robot"
-    s3.client(settings).put_object(
-        Bucket=target.bucket,
-        Key=target.child("batch.csv").key,
-        Body=frame.to_csv(index=False).encode(),
-    )
-    output = f"s3://{settings.bucket_processed}/scores/test-knn/"
-    result = run_module(
-        settings,
-        "ray_jobs.batch_predict",
-        "--input",
-        str(target),
-        "--output",
-        output,
-        "--model",
-        "knn",
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    summary = summary_line(result.stdout)
+    summary, scored = score_file(settings, "knn", 500, 3, "--model", "knn")
+    output = summary["output"]
     knn_version = trained["families"]["knn"]["version"]
     assert summary["rows"] == 500 and summary["rows_with_errors"] == 1
     assert summary["model"]["version"] == knn_version
-    scored = read_parquet(settings, output)
     assert len(scored) == 500
     assert (scored["model_version"] == knn_version).all() and (scored["model_alias"] == "knn").all()
     bad = scored[scored["error"].notna()]

@@ -10,9 +10,9 @@ import pandas as pd
 from features.evaluation import (
     MIN_SLICE_ROWS,
     calibration,
+    card_metrics,
     evaluate,
     largest_gap,
-    per_risk_level,
     slice_metrics,
 )
 from features.schema import FEATURE_COLUMNS
@@ -61,13 +61,7 @@ def test_calibration_bins_cover_every_row() -> None:
 
 def test_the_card_has_every_section_and_a_description_within_mlflow_limits() -> None:
     frame, truth, predicted = _scored()
-    slices = slice_metrics(frame, truth, predicted)
-    metrics = {
-        "slices": slices,
-        "largest_gap": largest_gap(slices),
-        "per_risk_level": per_risk_level(truth, predicted),
-        "calibration": calibration(truth, predicted),
-    }
+    metrics = card_metrics(frame, truth, predicted)
     result = SimpleNamespace(
         family="svm", card_metrics=metrics, train_rows=6000, best_params={"C": 2.0}
     )
