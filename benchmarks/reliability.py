@@ -250,7 +250,11 @@ def kill_replica(settings: Settings, victim: dict[str, Any]) -> None:
 
 
 def scenario_kill(
-    pinned: Settings, clients: int, seconds: float, fault: Fault = kill_replica
+    pinned: Settings,
+    clients: int,
+    seconds: float,
+    fault: Fault = kill_replica,
+    recovery_timeout_s: float = KILL_RECOVERY_TIMEOUT_S,
 ) -> dict[str, Any]:
     """Two replicas under load; a third of the way in, `fault` takes one away. Recovery: two
     RUNNING replicas again, the victim not among them."""
@@ -264,7 +268,7 @@ def scenario_kill(
         killed_at = time.time()
         fault(pinned, victim)
         result = load.result()
-        recovered = _recovered_at(watch, victim["replica_id"], killed_at)
+        recovered = _recovered_at(watch, victim["replica_id"], killed_at, recovery_timeout_s)
     kill = killed_at - result["started_at"]
     samples = result["samples"]
     failures = [s for s in samples if not s[2]]
@@ -310,9 +314,11 @@ def _offset(at: float | None, origin: float) -> float | None:
     return round(at - origin, 2) if at is not None else None
 
 
-def _recovered_at(watch: ReplicaWatch, victim: str, killed_at: float) -> float | None:
+def _recovered_at(
+    watch: ReplicaWatch, victim: str, killed_at: float, timeout_s: float
+) -> float | None:
     """When two replicas were RUNNING again, none of them the victim (waits for it)."""
-    deadline = killed_at + KILL_RECOVERY_TIMEOUT_S
+    deadline = killed_at + timeout_s
     while time.time() < deadline:
         for t, seen in list(watch.history):
             running = {rid for rid, state in seen.items() if state == "RUNNING"}

@@ -97,9 +97,14 @@ def ray_worker_service(st: Settings, index: int) -> Service:
     head over loopback (local_stack/worker_node.py says why not `ray start --address`)."""
     base = worker_base_port(st, index)
     raylet_port = base + 1
+    # The node id this process joined as, written by local_stack.worker_node once it has. The
+    # name is not enough: after a crash the head still lists the dead node of the same name as
+    # ALIVE until its health checks fail, and a restart would look joined at once.
+    node_id_file = st.run_dir / f"{worker_name(index)}.node-id"
 
     def argv() -> list[str]:
         run_paths.prepare(st)
+        node_id_file.unlink(missing_ok=True)
         return [
             run_paths.ray_python(st),
             "-m",
@@ -109,18 +114,19 @@ def ray_worker_service(st: Settings, index: int) -> Service:
             f"--num-cpus={st.ray_worker_num_cpus}",
             f"--object-store-bytes={st.ray_worker_object_store_mb * 1024 * 1024}",
             f"--base-port={base}",
+            f"--node-id-file={node_id_file}",
         ]
 
     def healthy() -> bool:
-        """Joined: the head lists an alive node of this name (local_stack.worker_node sets it)."""
-        if not port_open(st.host, raylet_port):
+        """Joined: the head lists the node this process started as, ALIVE."""
+        if not port_open(st.host, raylet_port) or not node_id_file.exists():
             return False
         try:
             nodes = cluster_nodes(st)
         except (httpx.HTTPError, KeyError, ValueError):
             return False
-        name = worker_node_name(st, index)
-        return any(n.get("node_name") == name and n["state"] == "ALIVE" for n in nodes)
+        mine = node_id_file.read_text().strip()
+        return any(n["node_id"] == mine and n["state"] == "ALIVE" for n in nodes)
 
     return Service(
         worker_name(index),

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from pathlib import Path
 
 import typer
 
@@ -34,6 +35,7 @@ def main(
     num_cpus: int = typer.Option(1, min=1),
     object_store_bytes: int = typer.Option(384 * 1024 * 1024, min=78 * 1024 * 1024),
     base_port: int = typer.Option(..., help="this node's ports: base+1..base+6, base+100..+999"),
+    node_id_file: str = typer.Option("", help="write the joined node's id to this file"),
 ) -> None:
     """Start the node and block until SIGTERM or until one of its processes dies."""
     import ray._private.node
@@ -59,6 +61,8 @@ def main(
     )
     node = ray._private.node.Node(params, head=False, shutdown_at_exit=True, spawn_reaper=True)
     log.info("worker node %s joined %s (%d CPUs)", node.node_id, gcs, num_cpus)
+    if node_id_file:
+        Path(node_id_file).write_text(node.node_id)
     while True:
         time.sleep(1)
         if dead := node.dead_processes():

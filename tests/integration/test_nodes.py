@@ -169,13 +169,16 @@ class TestServingOnWorkers:
             (index,) = [i for i in (1, 2) if node_named(settings, i) == victim["node_id"]]
             kill_node(settings, f"ray-worker-{index}")
             log.info("killed worker node %d (replica %s)", index, victim["replica_id"])
+            # As a node supervisor would: a replacement once the head has declared it dead.
+            wait_dead(settings, victim["node_id"])
             Stack(settings).up((f"ray-worker-{index}",))
 
-        result = scenario_kill(serving, 32, 45.0, lose_its_node)
+        result = scenario_kill(serving, 32, 60.0, lose_its_node, recovery_timeout_s=180)
         log.info("node lost under load: %s", {k: v for k, v in result.items() if k != "per_second"})
         assert result["requests"] > 500, result
         assert result["failed_pct"] <= 1.0, result
-        assert result["recovery_s"] is not None, result  # two RUNNING replicas again
+        # Two RUNNING replicas again.
+        assert result["recovery_s"] is not None, (result, cluster_nodes(serving), replicas(serving))
         _, workers = node_ids(serving)
         assert {r["node_id"] for r in replicas(serving)} == workers
 
@@ -189,6 +192,15 @@ def node_named(cluster: Settings, index: int) -> str:
         if n.get("node_name") == name and n["state"] == "ALIVE"
     ]
     return str(node_id)
+
+
+def wait_dead(cluster: Settings, node_id: str, timeout_s: float = 120) -> float:
+    """Until the head lists the node as DEAD; seconds waited."""
+    started = time.monotonic()
+    while {n["node_id"]: n["state"] for n in cluster_nodes(cluster)}.get(node_id) != "DEAD":
+        assert time.monotonic() - started < timeout_s, f"{node_id} still not DEAD"
+        time.sleep(0.5)
+    return time.monotonic() - started
 
 
 def kill_node(cluster: Settings, name: str) -> None:
