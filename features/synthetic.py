@@ -105,3 +105,14 @@ def shifted(frame: pd.DataFrame) -> pd.DataFrame:
     out["designation"] = (out["designation"] + 1).clip(upper=5)
     out["wfh_setup_available"] = np.where(np.arange(len(out)) % 10 < 8, "No", "Yes")
     return out
+
+
+def wire_records(frame: pd.DataFrame) -> list[dict[str, object]]:
+    """The valid rows of a canonical-named frame as wire records (feature fields, None where a
+    value is missing): what a client sends to POST /predict."""
+    from features.schema import FEATURE_NAMES
+    from features.validation import validate
+
+    clean = validate(frame.astype(object), require_target=False).clean
+    clean = clean[list(FEATURE_NAMES)].astype(object)
+    return list(clean.where(clean.notna(), None).to_dict("records"))

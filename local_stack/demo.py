@@ -25,6 +25,7 @@ from typing import Any
 
 import typer
 
+from local_stack import demo_drift
 from local_stack.airflow_service import AirflowClient, airflow_home
 from local_stack.stack import Stack
 from ray_jobs.core import s3
@@ -232,5 +233,9 @@ def main(
         etl, training, report = _run_pipeline(settings, str(target), trials)
     with step(settings, "call REST, GraphQL and gRPC", f"{serve_logs}/"):
         calls = _calls(settings)
+    with step(settings, "serve a clean and a shifted batch", f"{serve_logs}/"):
+        sent = demo_drift.serve_batches(settings, seed)
+    with step(settings, "run the drift report job", f"the Jobs tab of {settings.ray_address}"):
+        drift = demo_drift.drift_lines(settings, sent, demo_drift.drift_report(settings))
     summary = _summary(settings, etl, training, time.monotonic() - started)
-    typer.echo(summary + report + calls)
+    typer.echo(summary + report + calls + "\n".join(drift))

@@ -92,6 +92,18 @@ class ServeClient:
         """POST /predict with the sample record."""
         return rest_at(self.base_url, self.token)
 
+    def predict(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """POST /predict with these wire records; their predictions."""
+        response = httpx.post(
+            f"{self.base_url}/predict",
+            json={"records": records},
+            headers=bearer(self.token),
+            timeout=120,
+        )
+        if response.status_code != 200:
+            raise RuntimeError(f"predict failed: HTTP {response.status_code} {response.text[:300]}")
+        return list(response.json()["predictions"])
+
     def explained(self) -> dict[str, Any]:
         """POST /predict?explain=true with the sample record."""
         return rest_at(self.base_url, self.token, explain=True)

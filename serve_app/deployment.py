@@ -14,10 +14,8 @@ from typing import Any
 
 from ray import serve
 
-from ray_jobs.core.errors import (
-    InvalidInput,
-    NotFound,
-)
+from ray_jobs.core.errors import InvalidInput, NotFound
+from serve_app import drift_gauges
 from serve_app.alias_board import BOARD_POLL_S, alias_board
 from serve_app.auth import TokenCheck
 from serve_app.grpc_api import BULK_ROWS, GrpcMethods
@@ -62,6 +60,7 @@ class BurnoutService(GrpcMethods):
         self._batched.set_batch_wait_timeout_s(self._wait.idle_s)
         self.metrics = ReplicaMetrics()
         self.inference_log = _inference_log(options, self.metrics)
+        self._drift = drift_gauges.start(float(options.get("drift_poll_s", 30)))
         self.service.try_load_default()
         self._reload_generation: int | None = None
         self._board = alias_board(self.model_name)
@@ -189,6 +188,7 @@ class BurnoutService(GrpcMethods):
         while True:
             time.sleep(BOARD_POLL_S)
             try:
+                self.metrics.versions({a: m.version for a, m in self.service.loaded().items()})
                 generation, versions = ray.get(self._board.read.remote(), timeout=10)
                 if generation != self._generation:
                     self._generation = generation

@@ -22,6 +22,7 @@ def options_from_settings(settings: Any) -> dict[str, Any]:
         "poll_interval_s": settings.serve_poll_interval_s,
         "inference_fraction": settings.serve_inference_log_fraction,
         "inference_flush_s": settings.serve_inference_log_flush_s,
+        "drift_poll_s": settings.serve_drift_poll_s,
         "api_token_sha256": digest(token) if (token := settings.api_token()) else None,
     }
 

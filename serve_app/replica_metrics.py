@@ -52,7 +52,7 @@ class ReplicaMetrics:
         )
         self._version = metrics.Gauge(
             "burnout_model_version",
-            description="The registry version each alias answered with last.",
+            description="The registry version each alias answers with.",
             tag_keys=("alias",),
         )
 
@@ -63,7 +63,13 @@ class ReplicaMetrics:
             self._predictions.inc(count, tags=tags)
             if explained:
                 self._explanations.inc(count, tags={"model_version": version})
-        for alias, version in {(p["model"]["alias"], p["model"]["version"]) for p in predictions}:
+        self.versions({p["model"]["alias"]: p["model"]["version"] for p in predictions})
+
+    def versions(self, by_alias: dict[str, str]) -> None:
+        """The registry version each alias answers with. Called on every answer and again by
+        the replica's follow loop: Ray's metrics agent drops a gauge not set for two export
+        intervals (ray 2.60), so a replica that stops answering would lose it."""
+        for alias, version in by_alias.items():
             if version.isdigit():
                 self._version.set(int(version), tags={"alias": alias})
 

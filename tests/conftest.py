@@ -44,6 +44,7 @@ def make_settings(run_dir: Path, base: int) -> Settings:
         airflow_admin_password=secrets.token_urlsafe(18),
         ray_num_cpus=2,
         ray_object_store_mb=512,
+        serve_drift_poll_s=2,  # the drift gauges follow a new report within seconds
     )
 
 

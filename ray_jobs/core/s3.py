@@ -24,6 +24,10 @@ GENERATOR_METADATA = "burnout-generator"
 # Where serving's inference log lands in the data bucket (serve_app.inference_log writes,
 # ray_jobs.monitor reads): <prefix>/date=YYYY-MM-DD/*.parquet
 INFERENCE_PREFIX = "inference"
+# Where the drift job publishes its summaries in the processed bucket (ray_jobs.monitor writes,
+# serving's drift gauges read the latest).
+MONITORING_PREFIX = "monitoring"
+LATEST_DRIFT_SUMMARY = f"{MONITORING_PREFIX}/latest.json"
 
 
 @dataclass(frozen=True)

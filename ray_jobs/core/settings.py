@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     # (0 turns it off) and how often each replica writes what it holds to S3.
     serve_inference_log_fraction: float = Field(1.0, ge=0, le=1)
     serve_inference_log_flush_s: float = Field(5.0, gt=0, le=3600)
+    # How often each replica reads the drift job's latest summary from S3 and exports its
+    # figures as metrics (serve_app/drift_gauges.py); 0 turns that off.
+    serve_drift_poll_s: float = Field(30, ge=0)
     serve_max_body_mb: float = Field(16, gt=0)
     serve_batch_size: int = Field(64, ge=1)
     serve_batch_wait_s: float = Field(0.005, ge=0)

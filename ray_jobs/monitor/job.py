@@ -38,7 +38,6 @@ from ray_jobs.monitor import report
 log = logging.getLogger(__name__)
 
 EXPERIMENT = "monitoring"
-SUMMARY_PREFIX = "monitoring"
 REFERENCE_ROWS = 20_000  # a seeded sample of the train split is plenty for these tests
 
 
@@ -84,7 +83,8 @@ def run_drift(
         served_versions=current["model_version"].astype(str).value_counts().to_dict(),
     )
     summary["new_labelled_inputs"] = new_labelled_inputs(settings, client, manifest["created_at"])
-    summary["mlflow_run_id"] = _log_to_mlflow(summary, report.render(summary, reference, current))
+    run = _log_to_mlflow(summary, report.render(summary, reference, current))
+    summary["mlflow_run_id"], summary["mlflow_experiment_id"] = run
     summary["summary_uri"] = _publish(settings, client, summary)
     return summary
 
@@ -136,7 +136,8 @@ def _read_window(settings: Settings, paths: list[str]) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
-def _log_to_mlflow(summary: dict[str, Any], page: str) -> str:
+def _log_to_mlflow(summary: dict[str, Any], page: str) -> tuple[str, str]:
+    """The run that holds the report: (run id, experiment id)."""
     import mlflow
 
     tracking.use_experiment(EXPERIMENT)
@@ -169,16 +170,17 @@ def _log_to_mlflow(summary: dict[str, Any], page: str) -> str:
             (folder / "drift_report.html").write_text(page)
             (folder / "drift_summary.json").write_text(json.dumps(summary, indent=2, default=str))
             mlflow.log_artifacts(str(folder))
-        return str(run.info.run_id)
+        return str(run.info.run_id), str(run.info.experiment_id)
 
 
 def _publish(settings: Settings, client: Any, summary: dict[str, Any]) -> str:
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    target = s3.S3Uri(settings.bucket_processed, f"{SUMMARY_PREFIX}/{stamp}/summary.json")
-    s3.write_json(client, target, summary)
-    s3.write_json(
-        client, s3.S3Uri(settings.bucket_processed, f"{SUMMARY_PREFIX}/latest.json"), summary
+    now = dt.datetime.now(dt.UTC)
+    summary["created_at_unix"] = round(now.timestamp(), 3)
+    target = s3.S3Uri(
+        settings.bucket_processed, f"{s3.MONITORING_PREFIX}/{now:%Y%m%dT%H%M%SZ}/summary.json"
     )
+    s3.write_json(client, target, summary)
+    s3.write_json(client, s3.S3Uri(settings.bucket_processed, s3.LATEST_DRIFT_SUMMARY), summary)
     return str(target)
 
 

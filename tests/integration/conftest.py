@@ -127,12 +127,9 @@ Batch = tuple[list[dict[str, Any]], list[dict[str, Any]]]
 
 def served_batch(rest: httpx.Client, frame: pd.DataFrame) -> Batch:
     """Valid records of a canonical frame, scored by the real service: (records, predictions)."""
-    from features.schema import FEATURE_NAMES
-    from features.validation import validate
+    from features.synthetic import wire_records
 
-    clean = validate(frame.astype(object), require_target=False).clean
-    clean = clean[list(FEATURE_NAMES)].astype(object)
-    rows = clean.where(clean.notna(), None).to_dict("records")
+    rows = wire_records(frame)
     answer = rest.post("/predict", json={"records": rows})
     assert answer.status_code == 200, answer.text[:500]
     return rows, answer.json()["predictions"]

@@ -7,10 +7,12 @@ import json
 import re
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 from local_stack.stack import Stack
 from ray_jobs.core import s3
@@ -31,6 +33,7 @@ from tests.integration.conftest import (
 pytestmark = pytest.mark.integration
 
 LOG_WAIT_S = 60  # the log flushes every BURNOUT_SERVE_INFERENCE_LOG_FLUSH_S (5 s)
+PROM_SD_FILE = "prom_metrics_service_discovery.json"  # written by the Ray head in its temp dir
 
 
 def records(tag: str, count: int) -> list[dict[str, Any]]:
@@ -177,3 +180,63 @@ def test_the_drift_job_flags_a_shifted_batch_and_not_a_clean_one(
     assert {"drift_report.html", "drift_summary.json"} <= artifacts
     published = s3.read_json(s3.client(settings), s3.S3Uri.parse(moved["summary_uri"]))
     assert published is not None and published["share_drifted"] == moved["share_drifted"]
+
+
+def exported(settings: Settings) -> dict[str, list[float]]:
+    """Every sample value by metric name, scraped as Prometheus would: from each target of the
+    service-discovery file the Ray head writes (docker-compose's Prometheus reads the same)."""
+    from local_stack.run_paths import ray_temp_dir
+
+    (group,) = json.loads((ray_temp_dir(settings) / PROM_SD_FILE).read_text())
+    samples: dict[str, list[float]] = {}
+    for target in group["targets"]:
+        try:
+            text = httpx.get(f"http://{target}/metrics", timeout=10).text
+        except httpx.HTTPError:
+            continue  # an exporter of a process that has just exited
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                name = re.split(r"[{ ]", line, maxsplit=1)[0]
+                samples.setdefault(name, []).append(float(line.rsplit(" ", 1)[1]))
+    return samples
+
+
+def test_the_replicas_export_the_last_drift_report(settings: Settings) -> None:
+    """After the drift job above (a shifted batch last), every replica's drift gauges say what
+    the published latest summary says, within a poll."""
+    latest = s3.read_json(
+        s3.client(settings), s3.S3Uri(settings.bucket_processed, s3.LATEST_DRIFT_SUMMARY)
+    )
+    assert latest is not None and latest["dataset_drift"], latest
+    deadline = time.monotonic() + 90
+    while exported(settings).get("ray_burnout_drift_detected") != [1.0]:
+        assert time.monotonic() < deadline, exported(settings).get("ray_burnout_drift_detected")
+        time.sleep(2)
+    samples = exported(settings)
+    assert samples["ray_burnout_drift_share"] == [latest["share_drifted"]]
+    drifted = sum(info["drifted"] for info in latest["features"].values())
+    assert sum(samples["ray_burnout_feature_drift_detected"]) == drifted
+    stamp = samples["ray_burnout_drift_report_timestamp_seconds"]
+    assert stamp == [pytest.approx(latest["created_at_unix"])]
+
+
+def test_every_dashboard_and_alert_query_names_a_metric_really_exported(
+    settings: Settings,
+) -> None:
+    """docker-compose's Grafana dashboard and Prometheus rules, against this stack's scrape
+    (every protocol, an explanation, a refused record, an S3 outage and a drift report have
+    been served above)."""
+    from local_stack.run_paths import ray_temp_dir
+    from tests.unit.test_dashboards import MONITORING, dashboard_metrics
+
+    names = set(exported(settings))
+    missing = sorted(dashboard_metrics() - names)
+    assert not missing, missing
+    # Ray's own dashboards are where compose's Grafana provisioning looks for them.
+    providers = yaml.safe_load(
+        (MONITORING / "grafana" / "provisioning" / "dashboards" / "dashboards.yaml").read_text()
+    )["providers"]
+    (ray,) = [p for p in providers if p["name"] == "ray"]
+    folder = ray_temp_dir(settings) / Path(ray["options"]["path"]).relative_to("/tmp/ray")
+    generated = {p.name for p in folder.glob("*.json")}
+    assert {"default_grafana_dashboard.json", "serve_grafana_dashboard.json"} <= generated
