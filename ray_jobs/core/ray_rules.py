@@ -5,6 +5,11 @@
   `ray.data` is first imported (and `ray.tune` imports it), so the driver also sets the flag on
   the DataContext, and the local stack's head exports the variable to every job.
 - LightGBM and pandas 3 reject Arrow-backed pandas dtypes: Ray Data hands out numpy-backed ones.
+- An unreachable S3 endpoint fails a job within seconds. Ray Data retries reads on "AWS Error
+  NETWORK_CONNECTION" up to 10 times with backoff to 32 s, in nested layers (file system, stream,
+  context manager): an ETL whose S3 went down mid-read hung over 7 minutes in CI before it
+  failed. Throttling and 5xx answers are still retried; a job that fails because S3 is gone is
+  retried whole by its orchestrator (Airflow's task retries), which publishes nothing half-done.
 
 A Ray upgrade that renames these knobs makes `apply_data_context` raise (setting an unknown
 attribute on the DataContext would otherwise be silently ignored); tests/unit/test_ray_rules.py
@@ -17,7 +22,17 @@ from typing import Any
 
 WRITTEN_FOR = "2.60"
 DATA_ENV = {"RAY_DATA_USE_DATASOURCE_V2": "0"}
-DATA_CONTEXT = {"use_datasource_v2": False, "enable_arrow_backed_pandas_conversion": False}
+RETRIED_IO_ERRORS = [
+    "AWS Error INTERNAL_FAILURE",
+    "AWS Error SLOW_DOWN",
+    "AWS Error UNKNOWN (HTTP status 503)",
+    "AWS Error SERVICE_UNAVAILABLE",
+]
+DATA_CONTEXT = {
+    "use_datasource_v2": False,
+    "enable_arrow_backed_pandas_conversion": False,
+    "retried_io_errors": RETRIED_IO_ERRORS,
+}
 
 
 def apply_data_context(context: Any) -> None:

@@ -23,6 +23,18 @@ def test_the_data_context_knobs_exist_and_are_set() -> None:
     assert context.enable_arrow_backed_pandas_conversion is False
 
 
+def test_an_unreachable_s3_is_not_retried_but_throttling_still_is() -> None:
+    """Ray's own list minus the connection error: an upgrade that changes the list fails here."""
+    from ray.data import DataContext
+    from ray.data.context import DEFAULT_RETRIED_IO_ERRORS
+
+    context = DataContext.get_current()
+    ray_rules.apply_data_context(context)
+    assert "AWS Error NETWORK_CONNECTION" in DEFAULT_RETRIED_IO_ERRORS
+    wanted = [e for e in DEFAULT_RETRIED_IO_ERRORS if e != "AWS Error NETWORK_CONNECTION"]
+    assert context.retried_io_errors == wanted
+
+
 def test_a_renamed_knob_fails_loudly() -> None:
     with pytest.raises(RuntimeError, match=r"has no DataContext\.use_datasource_v2"):
         ray_rules.apply_data_context(SimpleNamespace(enable_arrow_backed_pandas_conversion=True))
