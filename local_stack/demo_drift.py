@@ -50,6 +50,7 @@ def drift_lines(settings: Settings, sent: tuple[int, int], summary: dict[str, An
     verdict = "DRIFT" if summary["dataset_drift"] else "no drift"
     drifted = ", ".join(summary["drifted_features"]) or "none"
     lines = [
+        "",
         "Monitoring (inference log -> drift report, champion "
         f"v{summary['model']['version']} vs its training data)",
         f"  served            {sent[0]:,} clean + {sent[1]:,} shifted records over REST",

@@ -37,6 +37,8 @@ WARN_EVERY_S = 30.0
 Writer = Callable[[str, bytes], None]
 # (rows written, rows dropped) since the last call; for the replica's metrics
 Counts = Callable[[int, int], None]
+# One answered request: (records, predictions, protocol, served at)
+Batch = tuple[list[dict[str, Any]], list[dict[str, Any]], str, dt.datetime]
 
 
 def inference_key(served_at: dt.datetime, replica: str, sequence: int) -> str:
@@ -58,7 +60,10 @@ class InferenceLog:
     on_counts: Counts | None = None
     written: int = 0
     dropped: int = 0
-    _rows: list[dict[str, Any]] = field(default_factory=list)
+    # Answered requests as they came (records, predictions, protocol, time): the request path
+    # only appends; rows are built and sampled by the flushing thread.
+    _batches: list[Batch] = field(default_factory=list)
+    _pending: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _wake: threading.Event = field(default_factory=threading.Event)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -74,46 +79,48 @@ class InferenceLog:
     def add(
         self, records: list[dict[str, Any]], predictions: list[dict[str, Any]], protocol: str
     ) -> None:
-        """Queue the (sampled) rows of one answered request; never raises, never waits on S3."""
-        if self.fraction <= 0:
+        """Queue one answered request; never raises, never waits on S3, builds no rows."""
+        if self.fraction <= 0 or not records:
             return
         now = dt.datetime.now(dt.UTC)
-        rows = [
-            _row(record, prediction, protocol, now)
-            for record, prediction in zip(records, predictions, strict=True)
-            if self.fraction >= 1 or random.random() < self.fraction
-        ]
-        if not rows:
-            return
         with self._lock:
-            room = self.max_rows - len(self._rows)
-            kept = rows[: max(room, 0)]
-            self._rows.extend(kept)
-            overflow = len(rows) - len(kept)
-            full = len(self._rows) >= self.flush_rows
-        if overflow:
-            self._count(0, overflow)
+            room = max(self.max_rows - self._pending, 0)
+            kept = min(room, len(records))
+            if kept:
+                whole = kept == len(records)
+                self._batches.append((
+                    records if whole else records[:kept],
+                    predictions if whole else predictions[:kept],
+                    protocol, now,
+                ))  # fmt: skip
+                self._pending += kept
+            full = self._pending >= self.flush_rows
+        if kept < len(records):
+            self._count(0, len(records) - kept)
         if full:
             self._wake.set()
 
     def flush(self) -> int:
-        """Write what is buffered now (the background thread calls this); rows written."""
+        """Write what is queued now (the background thread calls this); rows written."""
         with self._lock:
-            rows, self._rows = self._rows, []
+            batches, self._batches, self._pending = self._batches, [], 0
+        if self.fraction < 1:
+            batches = [_sampled(batch, self.fraction) for batch in batches]
+        rows = sum(len(batch[0]) for batch in batches)
         if not rows:
             return 0
         self._sequence += 1
-        key = inference_key(rows[-1]["served_at"], self.replica, self._sequence)
+        key = inference_key(batches[-1][3], self.replica, self._sequence)
         try:
-            self.writer(key, _parquet(rows))
+            self.writer(key, _parquet(batches))
         except Exception as error:  # noqa: BLE001  (any S3 failure: drop, count, carry on)
-            self._count(0, len(rows))
+            self._count(0, rows)
             if time.monotonic() - self._last_warning > WARN_EVERY_S:
                 self._last_warning = time.monotonic()
-                log.warning("inference log: dropped %d rows, S3 write failed: %s", len(rows), error)
+                log.warning("inference log: dropped %d rows, S3 write failed: %s", rows, error)
             return 0
-        self._count(len(rows), 0)
-        return len(rows)
+        self._count(rows, 0)
+        return rows
 
     def close(self) -> None:
         self._stop.set()
@@ -135,28 +142,28 @@ class InferenceLog:
             self.on_counts(written, dropped)
 
 
-def _row(
-    record: dict[str, Any], prediction: dict[str, Any], protocol: str, now: dt.datetime
-) -> dict[str, Any]:
-    model = prediction["model"]
-    row = {name: record.get(name) for name in FEATURE_NAMES}
-    row.update(
-        burn_rate=prediction["burn_rate"],
-        risk_level=prediction["risk_level"],
-        model_name=model["name"],
-        model_alias=model["alias"],
-        model_version=model["version"],
-        protocol=protocol,
-        served_at=now,
-    )
-    return row
+def _sampled(batch: Batch, fraction: float) -> Batch:
+    records, predictions, protocol, served_at = batch
+    keep = [i for i in range(len(records)) if random.random() < fraction]
+    return [records[i] for i in keep], [predictions[i] for i in keep], protocol, served_at
 
 
-def _parquet(rows: list[dict[str, Any]]) -> bytes:
+def _parquet(batches: list[Batch]) -> bytes:
+    """One Parquet file of the batches, built column by column (no dict per row)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    table = pa.Table.from_pylist(rows, schema=schema())
+    records = [r for batch in batches for r in batch[0]]
+    predictions = [p for batch in batches for p in batch[1]]
+    models = [p["model"] for p in predictions]
+    columns: dict[str, list[Any]] = {n: [r.get(n) for r in records] for n in FEATURE_NAMES}
+    columns["burn_rate"] = [p["burn_rate"] for p in predictions]
+    columns["risk_level"] = [p["risk_level"] for p in predictions]
+    for part in ("name", "alias", "version"):
+        columns[f"model_{part}"] = [m[part] for m in models]
+    for name, at in (("protocol", 2), ("served_at", 3)):
+        columns[name] = [value for b in batches for value in [b[at]] * len(b[0])]
+    table = pa.Table.from_pydict(columns, schema=schema())
     sink = io.BytesIO()
     pq.write_table(table, sink, compression="zstd")
     return sink.getvalue()
