@@ -45,8 +45,8 @@ class DriftGauges:
         def gauge(name: str, description: str, *tags: str) -> Any:
             return metrics.Gauge(f"burnout_{name}", description=description, tag_keys=tags)
 
-        # No model-version tag: a Ray gauge keeps exporting every tag set it was ever given, so
-        # an old version's figures would linger beside the new ones.
+        # No model-version tag: one series per figure, which a new report overwrites (the
+        # version answering is ray_burnout_model_version's).
         self._share = gauge("drift_share", "Share of features drifted (last report).")
         self._detected = gauge("drift_detected", "1 when the drifted share passed the threshold.")
         self._feature = gauge("feature_drift_detected", "1 for a drifted feature.", "feature")
