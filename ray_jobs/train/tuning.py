@@ -169,7 +169,8 @@ def _tuner(
     the Optuna study goes on from where it was, and only the rest of the budget runs.
     """
     from ray import tune
-    from ray.tune.search.optuna import OptunaSearch
+
+    from ray_jobs.train.searcher import ResumableOptunaSearch
 
     seed = int(settings["seed"])
     # Registered under a name of its own: Tune keys function trainables (and their
@@ -206,7 +207,7 @@ def _tuner(
         log.info("%s: resuming %s with %d finished trials", family, path, len(restored))
         return tuner, restored
     # A define-by-run space must be picklable: a partial of a top-level function, not a closure.
-    searcher = OptunaSearch(
+    searcher = ResumableOptunaSearch(
         space=functools.partial(suggest, space=family_config["space"]),
         metric=settings["metric"],
         mode="min",

@@ -44,3 +44,26 @@ def test_the_callback_tune_restores_reports_to_this_process_progress() -> None:
     assert seen == [(3, {"n_neighbors": 5}, {"val_rmse": 0.07, "val_r2": 0.9})]
     restored.on_trial_complete(0, [], trial)  # the Tuner outlived its job: nothing to report to
     assert live.done == 4
+
+
+def test_a_restored_study_lets_a_trial_it_never_saw_finish() -> None:
+    """The trial a killed driver left running, resumed after the searcher's state was saved
+    without it: its results and completion are ignored, not a KeyError that fails the run. A
+    known trial still goes to the study (so the private names this relies on still exist)."""
+    import functools
+
+    from ray_jobs.train.searcher import ResumableOptunaSearch
+    from ray_jobs.train.tuning import suggest
+
+    space = {"n_neighbors": {"type": "int", "low": 3, "high": 30}}
+    searcher = ResumableOptunaSearch(
+        space=functools.partial(suggest, space=space), metric="val_rmse", mode="min", seed=1
+    )
+    result = {"val_rmse": 0.1, "training_iteration": 1}
+    searcher.on_trial_result("unseen", result)
+    searcher.on_trial_complete("unseen", result)
+    config = searcher.suggest("known")
+    assert config is not None and 3 <= config["n_neighbors"] <= 30
+    searcher.on_trial_result("known", result)
+    searcher.on_trial_complete("known", result)
+    assert [t.value for t in searcher._ot_study.trials] == [0.1]
