@@ -170,7 +170,7 @@ def _tuner(
     """
     from ray import tune
 
-    from ray_jobs.train.searcher import searcher
+    from ray_jobs.train.searcher import ResumableOptunaSearch
 
     seed = int(settings["seed"])
     # Registered under a name of its own: Tune keys function trainables (and their
@@ -207,15 +207,20 @@ def _tuner(
         log.info("%s: resuming %s with %d finished trials", family, path, len(restored))
         return tuner, restored
     # A define-by-run space must be picklable: a partial of a top-level function, not a closure.
-    search = searcher(functools.partial(suggest, space=family_config["space"]),
-                      settings["metric"], seed)  # fmt: skip
+    searcher = ResumableOptunaSearch(
+        space=functools.partial(suggest, space=family_config["space"]),
+        metric=settings["metric"],
+        mode="min",
+        seed=seed,
+    )
     tuner = tune.Tuner(
         name,
         tune_config=tune.TuneConfig(
-            # One trial at a time per family (the limiter inside `search`) keeps each study
-            # sequential (and reproducible); the families themselves run side by side.
-            search_alg=search,
+            search_alg=searcher,
             num_samples=int(family_config["num_samples"]),
+            # One trial at a time per family keeps each study sequential (and reproducible);
+            # the families themselves run side by side.
+            max_concurrent_trials=1,
             reuse_actors=True,
         ),
         run_config=tune.RunConfig(

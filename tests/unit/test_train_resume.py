@@ -67,23 +67,3 @@ def test_a_restored_study_lets_a_trial_it_never_saw_finish() -> None:
     searcher.on_trial_result("known", result)
     searcher.on_trial_complete("known", result)
     assert [t.value for t in searcher._ot_study.trials] == [0.1]
-
-
-def test_a_restored_limiter_holds_no_live_trial_of_the_dead_process() -> None:
-    """Its saved state may name a trial the restored experiment never had; kept, no trial
-    could ever start again (one at a time). A resumed trial's completion still reaches Optuna."""
-    import functools
-
-    from ray_jobs.train.searcher import searcher
-    from ray_jobs.train.tuning import suggest
-
-    space = {"n_neighbors": {"type": "int", "low": 3, "high": 30}}
-    search = searcher(functools.partial(suggest, space=space), "val_rmse", 1)
-    assert search.suggest("phantom") is not None
-    assert search.suggest("second") is None  # one at a time
-    state = search.get_state()
-    search.set_state(state)  # what Tune does on restore
-    assert search.suggest("after-restore") is not None
-    result = {"val_rmse": 0.2, "training_iteration": 1}
-    search.on_trial_complete("phantom", result)  # not live any more: forwarded to the study
-    assert [t.value for t in search.searcher._ot_study.trials if t.value is not None] == [0.2]
