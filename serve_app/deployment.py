@@ -19,7 +19,7 @@ from serve_app import drift_gauges
 from serve_app.alias_board import BOARD_POLL_S, alias_board
 from serve_app.auth import TokenCheck
 from serve_app.grpc_api import BULK_ROWS, GrpcMethods
-from serve_app.inference_log import InferenceLog, s3_writer
+from serve_app.inference_log import from_options as inference_log_from_options
 from serve_app.options import autoscaling, options_from_settings
 from serve_app.predictor import (
     AdaptiveWait,
@@ -59,7 +59,7 @@ class BurnoutService(GrpcMethods):
         self._wait = AdaptiveWait(float(options["batch_wait_s"]))
         self._batched.set_batch_wait_timeout_s(self._wait.idle_s)
         self.metrics = ReplicaMetrics()
-        self.inference_log = _inference_log(options, self.metrics)
+        self.inference_log = inference_log_from_options(options, self.metrics.logged)
         self._drift = drift_gauges.start(float(options.get("drift_poll_s", 30)))
         self.service.try_load_default()
         self._reload_generation: int | None = None
@@ -209,24 +209,6 @@ class BurnoutService(GrpcMethods):
         stale = [a for a, v in versions.items() if a in loaded and loaded[a].version != v]
         if stale:
             self.service.reload(stale)
-
-
-def _inference_log(options: dict[str, Any], metrics: ReplicaMetrics) -> InferenceLog | None:
-    """The replica's inference log (None when the fraction is 0). S3 settings come from the
-    replica's environment (BURNOUT_*), not from the deployment's options: the options are
-    visible in Serve's config, the keys must not be."""
-    from ray_jobs.core.settings import get_settings
-
-    fraction = float(options.get("inference_fraction", 1.0))
-    if fraction <= 0:
-        return None
-    return InferenceLog(
-        s3_writer(get_settings()),
-        serve.get_replica_context().replica_id.unique_id,
-        fraction=fraction,
-        flush_s=float(options.get("inference_flush_s", 5.0)),
-        on_counts=metrics.logged,
-    ).start()
 
 
 def build(settings: Any, loader: Loader | None = None, reload_generation: int = 0) -> Any:

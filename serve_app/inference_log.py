@@ -197,3 +197,23 @@ def s3_writer(settings: Any) -> Writer:
         client.put_object(Bucket=settings.bucket_data, Key=key, Body=body)
 
     return write
+
+
+def from_options(options: dict[str, Any], on_counts: Counts) -> InferenceLog | None:
+    """The replica's inference log (None when the fraction is 0). S3 settings come from the
+    replica's environment (BURNOUT_*), not from the deployment's options: the options are
+    visible in Serve's config, the keys must not be."""
+    from ray import serve
+
+    from ray_jobs.core.settings import get_settings
+
+    fraction = float(options.get("inference_fraction", 1.0))
+    if fraction <= 0:
+        return None
+    return InferenceLog(
+        s3_writer(get_settings()),
+        serve.get_replica_context().replica_id.unique_id,
+        fraction=fraction,
+        flush_s=float(options.get("inference_flush_s", 5.0)),
+        on_counts=on_counts,
+    ).start()

@@ -17,13 +17,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.inspection import permutation_importance
 
 from features.evaluation import card_metrics, complete_rows, evaluate, regression_metrics
 from features.explain import attach_background
 from features.models import build_model, suggest
 from features.schema import FEATURE_NAMES, TARGET
-from ray_jobs.core.errors import TrainingFailed
+from ray_jobs.train.importance import native, permutation
 from ray_jobs.train.progress import (
     AbortStopper,
     ProgressRelay,
@@ -33,13 +32,12 @@ from ray_jobs.train.progress import (
     raise_if_aborted,
     reporting,
 )
+from ray_jobs.train.trials import finished_trials, raise_if_no_trial_finished, trial_record
 
 log = logging.getLogger(__name__)
 
 
-IMPORTANCE_ROWS = 2_000
 TRIAL_RETRIES = 2  # per trial: a lost node or a killed trial process
-IMPORTANCE_FEATURES = tuple(n for n in FEATURE_NAMES if n != "employee_id")
 
 # Tune keeps trainables and with_parameters data in process-wide registries that are not safe to
 # write from several threads at once.
@@ -124,10 +122,10 @@ def tune_family(
         raise progress.error
     raise_if_aborted(settings["run_name"], family)
     metric = settings["metric"]
-    _raise_if_no_trial_finished(family, results, metric)
+    raise_if_no_trial_finished(family, results, metric)
     best = results.get_best_result(metric=metric, mode="min")
     best_params = {k: plain(v) for k, v in best.config.items()}
-    trials = _finished_trials(results, metric)
+    trials = finished_trials(results, metric)
     final_train = cap_rows(
         pd.concat([train, validation], ignore_index=True), family_config.get("max_train_rows"), seed
     )
@@ -146,8 +144,8 @@ def tune_family(
         model=model,
         test_metrics=test_metrics,
         test_predictions=np.asarray(predicted),
-        importance=_permutation_importance(model, validation, seed),
-        native_importance=_native_importance(model),
+        importance=permutation(model, validation, seed),
+        native_importance=native(model),
         train_rows=len(final_train),
         seconds=time.monotonic() - started,
         trials_restored=len(restored),
@@ -200,7 +198,7 @@ def _tuner(
         # the metric too, and runs again.
         analysis = tune.ExperimentAnalysis(path, storage_filesystem=filesystem)
         restored = [
-            _trial_record(t.config, t.last_result)
+            trial_record(t.config, t.last_result)
             for t in analysis.trials
             if t.status == "TERMINATED" and settings["metric"] in (t.last_result or {})
         ]
@@ -237,51 +235,3 @@ def _tuner(
         ),
     )
     return tuner, []
-
-
-def _finished_trials(results: Any, metric: str) -> list[dict[str, Any]]:
-    """Params and validation metrics of the trials in `results` that reported `metric`."""
-    return [_trial_record(r.config, r.metrics) for r in results if metric in (r.metrics or {})]
-
-
-def _trial_record(config: dict[str, Any], metrics: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "params": {k: plain(v) for k, v in config.items()},
-        "metrics": {k: float(v) for k, v in metrics.items() if k.startswith("val_")},
-    }
-
-
-def _raise_if_no_trial_finished(family: str, results: Any, metric: str) -> None:
-    """A family whose every trial failed stops the job with the first trial's error."""
-    if any(r.metrics and metric in r.metrics for r in results):
-        return
-    errors = [r.error for r in results if r.error is not None]
-    lines = [line for line in str(errors[0]).splitlines() if line.strip()] if errors else []
-    cause = lines[-1] if lines else "no trial reported a result"
-    raise TrainingFailed(f"{family}: all {len(results)} trials failed; first error: {cause}")
-
-
-def _permutation_importance(model: Any, frame: pd.DataFrame, seed: int) -> dict[str, float]:
-    """Permutation importance on raw features (validation rows), as RMSE increase."""
-    sample = cap_rows(frame, IMPORTANCE_ROWS, seed)
-    result = permutation_importance(
-        model,
-        sample[list(FEATURE_NAMES)],
-        sample[TARGET].to_numpy(),
-        n_repeats=3,
-        random_state=seed,
-        scoring="neg_root_mean_squared_error",
-        n_jobs=1,
-    )
-    names = list(FEATURE_NAMES)
-    return {name: float(result.importances_mean[names.index(name)]) for name in IMPORTANCE_FEATURES}
-
-
-def _native_importance(model: Any) -> dict[str, float]:
-    """Gain importance for models that have one (LightGBM), over preprocessed features."""
-    estimator = model.named_steps["model"]
-    booster = getattr(estimator, "booster_", None)
-    if booster is None:
-        return {}
-    gains = booster.feature_importance(importance_type="gain")
-    return {str(n): float(g) for n, g in zip(booster.feature_name(), gains, strict=True)}
