@@ -1,8 +1,13 @@
 """Cell-level cleaning: turn raw values into typed ones and say why a value could not be used.
 
 Each function takes a Series of raw cells (strings, numbers or missing) and returns the cleaned
-Series plus a Series of error messages (None where the value is fine). Vectorised, so the same
-code serves a 10M-row ETL batch and a single API record.
+Series (object dtype, None where missing) plus a Series of error messages (None where the value
+is fine). The same code serves a 10M-row ETL batch and a single API record.
+
+Cells that are all strings (a CSV column, an API record's text fields) take a column-wise path
+on pandas' Arrow-backed strings: no Python call per cell. Anything else (an API client's number
+or boolean in a text field) is normalised with a Python call per cell first, then follows the
+same rules.
 """
 
 from __future__ import annotations
@@ -22,11 +27,47 @@ _SHOWN_CHARS = 40
 _LATEST_JOINING_YEAR = 2100
 _NUMBER_TYPES = {int, float, type(None), np.float64, np.int64}
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[T ][0-9:.+\-Z]*)?$")
+_ISO_DAY = 10  # characters of YYYY-MM-DD
+# What float() would take, minus inf/nan/underscores (which the rules refuse anyway).
+_NUMBER = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
 
 
 def normalize_text(raw: pd.Series) -> pd.Series:
-    """Strip whitespace and turn empty strings into missing values (object dtype)."""
+    """Strip whitespace and turn empty strings into missing values.
+
+    All-string cells come back as pandas' Arrow-backed `str` dtype (missing as NaN); mixed cells
+    as object dtype (missing as None), non-strings kept as they are.
+    """
+    if _all_text(raw):
+        text = raw.astype("str").str.strip()
+        return text.mask(text == "")
     return _cellwise(raw, _clean_cell)
+
+
+def _all_text(raw: pd.Series) -> bool:
+    """True when every present cell is a string (the column-wise path applies)."""
+    if isinstance(raw.dtype, pd.StringDtype):
+        return True
+    if raw.dtype != object:
+        return False
+    return pd.api.types.infer_dtype(raw, skipna=True) in {"string", "empty"} or bool(
+        raw.isna().all()
+    )
+
+
+def _per_cell_or_column(
+    text: pd.Series, column: Callable[[Any], pd.Series], cell: Callable[[Any], Any]
+) -> pd.Series:
+    """`column(text.str)` on normalised all-string text, else `cell` on each string cell (None
+    for a non-string one)."""
+    if isinstance(text.dtype, pd.StringDtype):
+        return column(text.str)
+    return _cellwise(text, lambda v: cell(v) if isinstance(v, str) else None)
+
+
+def _objects(values: pd.Series) -> pd.Series:
+    """Object dtype with None for missing: what every rule returns, whatever path it took."""
+    return values.astype(object).where(values.notna(), None)
 
 
 def _cellwise(values: pd.Series, function: Callable[[Any], Any]) -> pd.Series:
@@ -38,7 +79,9 @@ def _cellwise(values: pd.Series, function: Callable[[Any], Any]) -> pd.Series:
 
 
 def _as_text(values: pd.Series) -> pd.Series:
-    """Cells as strings, missing as None (Series.map may turn None into NaN on mixed data)."""
+    """Cells as strings (normalised text in; a number in an id field becomes its digits)."""
+    if isinstance(values.dtype, pd.StringDtype):
+        return values
     return pd.Series(
         [None if _clean_cell(v) is None else str(v) for v in values],
         index=values.index,
@@ -89,10 +132,17 @@ def to_number(
         # API records arrive as floats and None: nothing to strip, no booleans to refuse.
         text = raw.astype(object).where(raw.notna(), None)
         is_bool = pd.Series(False, index=raw.index)
+        values = pd.to_numeric(text, errors="coerce").astype("float64")
     else:
         text = normalize_text(raw)
-        is_bool = _cellwise(text, lambda v: isinstance(v, (bool, np.bool_))).astype(bool)
-    values = pd.to_numeric(text.where(~is_bool, None), errors="coerce").astype("float64")
+        if isinstance(text.dtype, pd.StringDtype):
+            # Arrow's cast refuses what is not a number outright: only number-shaped cells go.
+            shaped = text.str.fullmatch(_NUMBER, na=False)
+            values = text.where(shaped).astype("float64")
+            is_bool = pd.Series(False, index=raw.index)
+        else:
+            is_bool = _cellwise(text, lambda v: isinstance(v, (bool, np.bool_))).astype(bool)
+            values = pd.to_numeric(text.where(~is_bool, None), errors="coerce").astype("float64")
     present = text.notna()
     bad = (present & values.isna()) | is_bool | np.isinf(values)
     values = values.where(~bad & ~np.isinf(values))
@@ -114,6 +164,8 @@ def _plain_numbers(raw: pd.Series) -> bool:
     """True when every cell is an int, a float or missing (never a string or a boolean)."""
     if pd.api.types.is_float_dtype(raw.dtype) or pd.api.types.is_integer_dtype(raw.dtype):
         return True
+    if isinstance(raw.dtype, pd.StringDtype):
+        return False
     return set(map(type, raw.to_numpy(dtype=object))) <= _NUMBER_TYPES
 
 
@@ -123,22 +175,23 @@ def to_category(
     """Match categories case-insensitively and return them in their canonical spelling."""
     text = normalize_text(raw)
     lookup = {c.lower(): c for c in categories}
-    values = _cellwise(text, lambda v: lookup.get(v.lower()) if isinstance(v, str) else None)
+    # A non-string cell (mixed input) is unknown, like a misspelt category.
+    values = _per_cell_or_column(text, lambda t: t.lower(), str.lower).map(lookup)
     present = text.notna()
     unknown = present & values.isna()
     errors = _first(
         _messages(unknown, _shown(text, f" is not one of {', '.join(categories)}"), raw.index),
         _messages(~present, "missing", raw.index) if required else _none(raw.index),
     )
-    return values.astype(object).where(errors.isna(), None), errors
+    return _objects(values.where(errors.isna())), errors
 
 
 def to_iso_date(raw: pd.Series, required: bool) -> tuple[pd.Series, pd.Series]:
     """Parse ISO dates (YYYY-MM-DD, a time part is tolerated) into 'YYYY-MM-DD' strings."""
     text = _as_text(normalize_text(raw))
-    iso_shaped = _cellwise(text, lambda v: isinstance(v, str) and bool(_ISO_DATE.match(v))).astype(
-        bool
-    )
+    iso_shaped = _per_cell_or_column(
+        text, lambda t: t.match(_ISO_DATE.pattern, na=False), lambda v: bool(_ISO_DATE.match(v))
+    ).astype(bool)
     parsed = pd.to_datetime(text.where(iso_shaped, None), errors="coerce", format="ISO8601")
     present = text.notna()
     bad = present & parsed.isna()
@@ -157,8 +210,9 @@ def to_iso_date(raw: pd.Series, required: bool) -> tuple[pd.Series, pd.Series]:
         ),
         _messages(~present, "missing", raw.index) if required else _none(raw.index),
     )
-    iso = parsed.dt.strftime("%Y-%m-%d").astype(object)
-    return iso.where(errors.isna() & parsed.notna(), None), errors
+    # An ISO-shaped cell that parsed starts with its date: no formatting per cell needed.
+    iso = _per_cell_or_column(text, lambda t: t.slice(0, _ISO_DAY), lambda v: v[:_ISO_DAY])
+    return _objects(iso.where(errors.isna() & parsed.notna())), errors
 
 
 def to_identifier(raw: pd.Series, required: bool) -> tuple[pd.Series, pd.Series]:
@@ -170,7 +224,7 @@ def to_identifier(raw: pd.Series, required: bool) -> tuple[pd.Series, pd.Series]
         _messages(too_long, f"longer than {MAX_ID_LENGTH} characters", raw.index),
         _messages(~present, "missing", raw.index) if required else _none(raw.index),
     )
-    return text.where(errors.isna(), None), errors
+    return _objects(text.where(errors.isna())), errors
 
 
 def _none(index: pd.Index) -> pd.Series:

@@ -8,8 +8,8 @@ moves only when the overall best beats the current champion on the same test spl
 
 Tune's experiment state lives on S3 (`tune_storage`). A job given a resume key (Airflow passes
 its task's submission key, the same for every retry) names its experiments after the key, the
-dataset version and the config: submitted again after its driver died, it restores them and runs
-only the trials that are left.
+dataset version and the config: submitted again after its driver died, it reads the trials the
+earlier attempts finished and runs only the rest (`ray_jobs.train.experiment`).
 """
 
 from __future__ import annotations

@@ -1,39 +1,42 @@
-"""The Optuna searcher of every family, safe to restore (written for ray 2.60).
+"""The Optuna searcher of every family, warm-started from an earlier attempt's trials (ray 2.60).
 
-A restored experiment (`Tuner.restore` after the driver died) resumes the trials its saved state
-lists as unfinished, but the searcher's saved state can predate the newest of them: Tune writes
-the two files one after the other, and a driver killed in between leaves a trial the Optuna study
-never asked for. Stock `OptunaSearch` then fails the whole restored run on that trial's first
-result (`KeyError` in `on_trial_result`; seen in CI). Here such a trial runs and is recorded by
-Tune as any other; only the study does not learn from it.
+A killed training driver is not resumed with `Tuner.restore`: Tune writes the experiment state
+and the searcher state to S3 one after the other, and a driver killed in between leaves the two
+disagreeing. Seen in CI both ways: a resumed trial the restored study never asked for (a
+`KeyError` in `OptunaSearch`) and a phantom live trial in the restored concurrency limiter (a run
+stuck for good at `max_concurrent_trials=1`). Instead each attempt is a fresh experiment whose
+study is first told the trials earlier attempts finished: those trials are read from the
+experiment state alone, and nothing the dead driver half-wrote is trusted.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from ray.tune.search.optuna import OptunaSearch
 
 log = logging.getLogger(__name__)
 
+# (params, value of the searched metric) of a trial an earlier attempt finished
+Evaluated = tuple[dict[str, Any], float]
 
-class ResumableOptunaSearch(OptunaSearch):
-    """OptunaSearch that lets a restored experiment finish a trial its study never saw."""
 
-    def _unknown(self, trial_id: str) -> bool:
-        return trial_id not in self._ot_trials
+class WarmStartedOptunaSearch(OptunaSearch):
+    """OptunaSearch over a define-by-run space whose study starts with `evaluated` trials.
 
-    def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
-        if self._unknown(trial_id):
-            return
-        super().on_trial_result(trial_id, result)
+    Stock `OptunaSearch` takes `evaluated_rewards` only for a distribution dict, not a
+    define-by-run space. Each point is enqueued, asked for (so the space's own `suggest` calls
+    record its distributions) and told its value, as if the study had run it.
+    """
 
-    def on_trial_complete(
-        self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
-    ) -> None:
-        if self._unknown(trial_id):
-            log.warning("trial %s predates the restored Optuna study: not told to it", trial_id)
-            self._completed_trials.add(trial_id)
-            return
-        super().on_trial_complete(trial_id, result=result, error=error)
+    def __init__(self, *args: Any, evaluated: Sequence[Evaluated] = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for params, value in evaluated:
+            self._ot_study.enqueue_trial(params)
+            trial = self._ot_study.ask()
+            self._suggest_from_define_by_run_func(self._space, trial)
+            self._ot_study.tell(trial, value)
+        if evaluated:
+            log.info("Optuna study warm-started with %d finished trials", len(evaluated))

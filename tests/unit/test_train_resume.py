@@ -46,24 +46,33 @@ def test_the_callback_tune_restores_reports_to_this_process_progress() -> None:
     assert live.done == 4
 
 
-def test_a_restored_study_lets_a_trial_it_never_saw_finish() -> None:
-    """The trial a killed driver left running, resumed after the searcher's state was saved
-    without it: its results and completion are ignored, not a KeyError that fails the run. A
-    known trial still goes to the study (so the private names this relies on still exist)."""
+def test_a_warm_started_study_knows_the_earlier_attempts_trials() -> None:
+    """The new attempt's study starts with the killed attempt's finished trials as complete
+    trials of its own (params and values), and goes on suggesting inside the space."""
     import functools
 
-    from ray_jobs.train.searcher import ResumableOptunaSearch
-    from ray_jobs.train.tuning import suggest
+    from features.models import suggest
+    from ray_jobs.train.searcher import WarmStartedOptunaSearch
 
-    space = {"n_neighbors": {"type": "int", "low": 3, "high": 30}}
-    searcher = ResumableOptunaSearch(
-        space=functools.partial(suggest, space=space), metric="val_rmse", mode="min", seed=1
+    space = {
+        "n_neighbors": {"type": "int", "low": 3, "high": 30},
+        "weights": {"type": "categorical", "choices": ["uniform", "distance"]},
+    }
+    earlier = [
+        ({"n_neighbors": 7, "weights": "distance"}, 0.2),
+        ({"n_neighbors": 25, "weights": "uniform"}, 0.1),
+    ]
+    searcher = WarmStartedOptunaSearch(
+        space=functools.partial(suggest, space=space),
+        metric="val_rmse",
+        mode="min",
+        seed=1,
+        evaluated=earlier,
     )
-    result = {"val_rmse": 0.1, "training_iteration": 1}
-    searcher.on_trial_result("unseen", result)
-    searcher.on_trial_complete("unseen", result)
-    config = searcher.suggest("known")
+    study = searcher._ot_study
+    assert [(t.params, t.value) for t in study.trials] == earlier
+    assert study.best_value == 0.1
+    config = searcher.suggest("new")
     assert config is not None and 3 <= config["n_neighbors"] <= 30
-    searcher.on_trial_result("known", result)
-    searcher.on_trial_complete("known", result)
-    assert [t.value for t in searcher._ot_study.trials] == [0.1]
+    searcher.on_trial_complete("new", {"val_rmse": 0.05, "training_iteration": 1})
+    assert len(study.trials) == 3 and study.best_value == 0.05
