@@ -1,25 +1,26 @@
-"""What one Ray Data batch of the ETL does: parse CSV lines, validate, split, write Parquet.
+"""What one Ray Data batch of the ETL does: validate, split, write Parquet.
 
-Runs inside Ray workers. Each batch writes its own part files, named by a digest of its lines,
-so a retried task overwrites its earlier attempt instead of duplicating rows.
+Runs inside Ray workers, on Arrow blocks from `ray_jobs.etl.csv_source`. Each batch writes its
+own part files, named by a digest of its lines, so a retried task overwrites its earlier attempt
+instead of duplicating rows.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
-from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from features.schema import NAMES, RAW_COLUMNS
 from features.splitting import SPLITS, split_of
 from features.validation import validate
 from ray_jobs.etl import stats as dataset_stats
+from ray_jobs.etl.csv_source import LINE, MALFORMED, SOURCE
 
 CLEAN_SCHEMA = pa.schema(
     [pa.field(c.name, pa.float64() if c.kind == "number" else pa.string()) for c in RAW_COLUMNS]
@@ -34,76 +35,47 @@ REJECT_SCHEMA = pa.schema(
 REJECTS = "rejects"
 
 
-@dataclass(frozen=True)
-class FileLayout:
-    """Where each schema column sits in one input file."""
-
-    header_line: str
-    positions: dict[str, int]
-    n_fields: int
-
-
 def process_batch(
-    batch: pd.DataFrame,
-    layouts: dict[str, FileLayout],
+    batch: pa.Table,
     output_path: str,
     filesystem: Any,
     fractions: tuple[float, float, float],
-) -> pd.DataFrame:
-    """Lines in ('text', 'path'); one row of JSON statistics out, Parquet parts written."""
-    raw_parts, reject_parts, rows_in = [], [], 0
-    for path, group in batch.groupby("path", sort=False):
-        layout = layouts[_normalise(str(path))]
-        lines = group["text"].astype(str)
-        lines = lines[lines.str.strip() != layout.header_line]
-        rows_in += len(lines)
-        raw, malformed = _parse(lines, layout, str(path))
-        raw_parts.append(raw)
-        reject_parts.append(malformed)
-    raw = pd.concat(raw_parts, ignore_index=True) if raw_parts else pd.DataFrame(columns=NAMES)
-    checked = validate(raw.drop(columns=["_line", "_source"]), require_target=True)
-    reasons = checked.reasons("raw")
+) -> pa.Table:
+    """Rows of the raw block schema in; one row of JSON statistics out, Parquet parts written."""
+    is_parsed = pc.is_null(batch[MALFORMED])
+    parsed, malformed = batch.filter(is_parsed), batch.filter(pc.invert(is_parsed))
+    checked = validate(parsed.select(list(NAMES)).to_pandas(), require_target=True)
     ok = checked.valid.to_numpy()
-    rejected = pd.DataFrame(
-        {"source": raw["_source"][~ok], "raw_line": raw["_line"][~ok], "reason": reasons[~ok]}
+    lines = parsed.select([SOURCE, LINE]).filter(pa.array(~ok))
+    rejects = pa.table(
+        {
+            "source": _joined(malformed[SOURCE], lines[SOURCE]),
+            "raw_line": _joined(malformed[LINE], lines[LINE]),
+            "reason": _joined(malformed[MALFORMED], pa.array(checked.reasons("raw")[~ok])),
+        },
+        schema=REJECT_SCHEMA,
     )
-    rejects = pd.concat([*reject_parts, rejected], ignore_index=True)
     clean = checked.clean[ok].reset_index(drop=True)
-    splits = (
-        split_of(clean["employee_id"], fractions) if len(clean) else pd.Series([], dtype=object)
-    )
-    frames = {s: clean[splits.to_numpy() == s] for s in SPLITS}
-    digest = _digest(batch["text"])
+    splits = split_of(clean["employee_id"], fractions).to_numpy()
+    frames = {s: clean[splits == s] for s in SPLITS}
+    digest = _digest(batch)
     for split, frame in frames.items():
         _write(frame, CLEAN_SCHEMA, f"{output_path}/{split}/part-{digest}.parquet", filesystem)
-    _write(rejects, REJECT_SCHEMA, f"{output_path}/{REJECTS}/part-{digest}.parquet", filesystem)
-    stats = dataset_stats.partial(frames, rejects["reason"], rows_in)
-    return pd.DataFrame({"stats": [json.dumps(stats)]})
+    if rejects.num_rows:
+        pq.write_table(
+            rejects,
+            f"{output_path}/{REJECTS}/part-{digest}.parquet",
+            filesystem=filesystem,
+            compression="zstd",
+        )
+    reasons = pd.Series(rejects["reason"].to_pylist(), dtype=object)
+    stats = dataset_stats.partial(frames, reasons, batch.num_rows)
+    return pa.table({"stats": [json.dumps(stats)]})
 
 
-def _parse(lines: pd.Series, layout: FileLayout, source: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Split CSV lines into fields; lines with the wrong field count become rejects."""
-    rows = list(csv.reader(lines.tolist()))
-    good = [i for i, r in enumerate(rows) if len(r) == layout.n_fields]
-    bad = [i for i, r in enumerate(rows) if len(r) != layout.n_fields]
-    texts = lines.tolist()
-    columns: dict[str, list[Any]] = {
-        name: [rows[i][pos] for i in good] for name, pos in layout.positions.items()
-    }
-    raw = pd.DataFrame(columns, dtype=object)
-    raw["_line"] = [texts[i] for i in good]
-    raw["_source"] = source
-    malformed = pd.DataFrame(
-        {
-            "source": [source] * len(bad),
-            "raw_line": [texts[i] for i in bad],
-            "reason": [
-                f"malformed CSV line: expected {layout.n_fields} fields, found {len(rows[i])}"
-                for i in bad
-            ],
-        }
-    )
-    return raw, malformed
+def _joined(*parts: pa.Array | pa.ChunkedArray) -> pa.ChunkedArray:
+    chunks = [c for p in parts for c in (p.chunks if isinstance(p, pa.ChunkedArray) else [p])]
+    return pa.chunked_array(chunks, pa.string())
 
 
 def _write(frame: pd.DataFrame, schema: pa.Schema, path: str, filesystem: Any) -> None:
@@ -113,13 +85,10 @@ def _write(frame: pd.DataFrame, schema: pa.Schema, path: str, filesystem: Any) -
     pq.write_table(table, path, filesystem=filesystem, compression="zstd")
 
 
-def _digest(lines: pd.Series) -> str:
-    hasher = hashlib.blake2b(digest_size=10)
-    for line in lines:
-        hasher.update(str(line).encode())
-        hasher.update(b"\n")
-    return hasher.hexdigest()
-
-
-def _normalise(path: str) -> str:
-    return path.removeprefix("s3://")
+def _digest(batch: pa.Table) -> str:
+    """Of the batch's lines and their files, in order: the same rows give the same name."""
+    sink = pa.BufferOutputStream()
+    table = batch.select([SOURCE, LINE]).combine_chunks()  # bytes independent of chunking
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return hashlib.blake2b(sink.getvalue(), digest_size=10).hexdigest()

@@ -10,12 +10,12 @@ import time
 from typing import Any
 
 from features.schema import SCHEMA_VERSION
-from features.splitting import DEFAULT_FRACTIONS, SPLITS
+from features.splitting import DEFAULT_FRACTIONS, HASH_RULE, SPLITS
 from ray_jobs.core import s3, tracking
 from ray_jobs.core.errors import BurnoutError
 from ray_jobs.etl.batch import CLEAN_SCHEMA, REJECTS
 
-ETL_VERSION = "1"
+ETL_VERSION = "2"  # 2: Arrow reading, split hash v2 (features.splitting)
 EXPERIMENT = "etl"
 
 
@@ -47,7 +47,7 @@ def build_manifest(
         "input": {"uri": str(source), "objects": objects},
         "schema": [{"name": f.name, "type": str(f.type)} for f in CLEAN_SCHEMA],
         "split_rule": {
-            "hash": "blake2b(employee_id)",
+            "hash": HASH_RULE,
             "fractions": dict(zip(SPLITS, DEFAULT_FRACTIONS, strict=True)),
         },
         "splits": splits,

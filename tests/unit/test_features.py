@@ -114,3 +114,46 @@ def test_preprocessor_handles_rows_with_missing_values_only_at_transform() -> No
     out = preprocessor.transform(row)
     assert out.shape == (1, 7)
     assert np.isfinite(out.to_numpy()).all()
+
+
+def test_the_split_of_an_id_never_changes() -> None:
+    """Golden assignments of split rule v2 (features.splitting.HASH_KEY): a change to the hash,
+    its key or pandas' SipHash moves rows between splits and must come with a new ETL_VERSION."""
+    golden = {
+        "emp-0": "train",
+        "emp-1": "validation",
+        "emp-7": "validation",
+        "emp-18": "test",
+        "emp-28": "test",
+        "fffe32003000360033003200": "train",
+    }
+    ids = pd.Series(list(golden))
+    assert split_of(ids).tolist() == list(golden.values())
+    assert split_of(ids.astype(object)).tolist() == list(golden.values())  # any string dtype
+
+
+def test_column_wise_and_per_cell_rules_agree() -> None:
+    """All-string columns take the column-wise path, a column with one non-string cell the
+    per-cell one: every other cell must come out the same either way."""
+    import random
+
+    from features.schema import NAMES
+
+    rng = random.Random(5)
+    cells = [
+        "", " ", "  Male ", "male", "FEMALE", "Other", "Service", "product", "Yes", "no ", "1",
+        "2.5", " 3 ", "abc", "1e3", "-1", "11", "0.5", "1.5", "inf", "nan", "True", ".5", "5.",
+        "2008-01-02", "2008-1-2", "01/01/2008", "2008-02-30", "1900-01-01", "2008-01-02T10:00",
+        "2200-01-01", "x" * 70, "emp-1", None,
+    ]  # fmt: skip
+    text = pd.DataFrame({c: [rng.choice(cells) for _ in range(3_000)] for c in NAMES}, dtype=object)
+    mixed = pd.concat([text, pd.DataFrame([{c: True for c in NAMES}])], ignore_index=True)
+    for options in ({"require_target": True}, {"require_target": False, "require_id": False}):
+        column_wise = validate(text, **options)
+        per_cell = validate(mixed, **options)
+        rows = slice(0, len(text))
+        pd.testing.assert_frame_equal(column_wise.clean, per_cell.clean.iloc[rows])
+        pd.testing.assert_frame_equal(column_wise.errors, per_cell.errors.iloc[rows])
+        assert column_wise.reasons().tolist() == per_cell.reasons().iloc[rows].tolist()
+        assert (column_wise.reasons() != "").sum() == (~column_wise.valid).sum() > 0
+    assert per_cell.errors.iloc[-1].notna().sum() >= 5  # the booleans themselves are refused
