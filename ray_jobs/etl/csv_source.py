@@ -1,4 +1,4 @@
-"""The raw CSVs as Arrow blocks for Ray Data: every cell a string, no line lost (ray 2.60).
+"""The raw CSVs as Arrow blocks: every cell a string, no line lost.
 
 Arrow's streaming CSV reader parses the files (C++, no Python call per line). Each block holds
 the schema's columns as strings (positions from the file's header), the row's line as CSV text
@@ -17,7 +17,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from pyarrow import csv
-from ray.data.datasource import FileBasedDatasource
 
 from features.schema import NAMES
 
@@ -40,20 +39,6 @@ class FileLayout:
 
     positions: dict[str, int]
     n_fields: int
-
-
-class RawCsvDatasource(FileBasedDatasource):
-    """Reads the files of `layouts` (keyed by their path on `filesystem`) into BLOCK_SCHEMA."""
-
-    def __init__(
-        self, layouts: dict[str, FileLayout], filesystem: Any, block_bytes: int = BLOCK_BYTES
-    ) -> None:
-        super().__init__(list(layouts), filesystem=filesystem)
-        self._layouts = layouts
-        self._block_bytes = block_bytes
-
-    def _read_stream(self, f: pa.NativeFile, path: str) -> Iterator[pa.Table]:
-        yield from read_blocks(f, path, self._layouts[path], self._block_bytes)
 
 
 def read_blocks(

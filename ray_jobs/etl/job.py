@@ -26,14 +26,13 @@ from ray_jobs.core.errors import BurnoutError, DataError, ServiceUnavailable
 from ray_jobs.core.placement import job_placement
 from ray_jobs.core.settings import Settings, get_settings
 from ray_jobs.etl.batch import process_batch
-from ray_jobs.etl.csv_source import FileLayout, RawCsvDatasource
+from ray_jobs.etl.csv_source import FileLayout
 from ray_jobs.etl.manifest import ETL_VERSION, build_manifest, log_to_mlflow
 
 log = logging.getLogger(__name__)
 
 MANIFEST = "_manifest.json"
 RAW_PREFIX = "raw/"
-READ_CPUS = 0.25
 
 
 def default_input(settings: Settings) -> str:
@@ -134,25 +133,22 @@ def _transform(
     import ray.data
 
     from ray_jobs.etl import stats as dataset_stats
+    from ray_jobs.etl.datasource import RawCsvDatasource
 
     filesystem = s3.arrow_fs(settings)
-    # Reading is Arrow's C++ parser and light; the rules are the CPU work. Different CPU asks
-    # keep Ray Data from fusing the two: one large file is then cleaned by every core while
-    # it is still being read.
-    dataset = ray.data.read_datasource(
-        RawCsvDatasource(layouts, filesystem), ray_remote_args={"num_cpus": READ_CPUS}
-    )
-    partials = dataset.map_batches(
+    dataset = ray.data.read_datasource(RawCsvDatasource(layouts, filesystem))
+    mapped = dataset.map_batches(
         process_batch,
         batch_format="pyarrow",
         batch_size=batch_rows,
-        num_cpus=1,
         fn_kwargs={
             "output_path": target.path,
             "filesystem": filesystem,
             "fractions": DEFAULT_FRACTIONS,
         },
-    ).take_all()
+    )
+    partials = mapped.take_all()
+    log.debug("%s", mapped.stats())
     return dataset_stats.merge([json.loads(row["stats"]) for row in partials])
 
 

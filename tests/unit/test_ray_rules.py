@@ -80,3 +80,22 @@ def test_connecting_after_ray_was_imported_without_its_settings_fails_loudly() -
     assert result.returncode != 0
     assert "ray was imported before connect() set" in result.stderr
     assert "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER" in result.stderr
+
+
+def test_job_modules_do_not_import_ray_before_connecting() -> None:
+    """A job's entry module imported ray at import (a Ray Data datasource at module level):
+    every job run by hand with only .env then failed the check above."""
+    modules = ["ray_jobs.etl.job", "ray_jobs.batch_predict", "ray_jobs.monitor.job"]
+    code = (
+        "import sys\n" + "".join(f"import {m}\n" for m in modules) + "print('ray' in sys.modules)"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert result.stdout.strip() == "False", result.stdout
