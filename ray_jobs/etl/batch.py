@@ -51,7 +51,9 @@ def process_batch(
         {
             "source": _joined(malformed[SOURCE], lines[SOURCE]),
             "raw_line": _joined(malformed[LINE], lines[LINE]),
-            "reason": _joined(malformed[MALFORMED], pa.array(checked.reasons("raw")[~ok])),
+            "reason": _joined(
+                malformed[MALFORMED], pa.array(checked.reasons("raw")[~ok], pa.string())
+            ),
         },
         schema=REJECT_SCHEMA,
     )
@@ -74,8 +76,10 @@ def process_batch(
 
 
 def _joined(*parts: pa.Array | pa.ChunkedArray) -> pa.ChunkedArray:
+    """One string column of the parts, in order. Each chunk is cast: an empty part (a batch
+    with no failing rows) comes from pandas as Arrow's null type, which Arrow will not mix."""
     chunks = [c for p in parts for c in (p.chunks if isinstance(p, pa.ChunkedArray) else [p])]
-    return pa.chunked_array(chunks, pa.string())
+    return pa.chunked_array([c.cast(pa.string()) for c in chunks], pa.string())
 
 
 def _write(frame: pd.DataFrame, schema: pa.Schema, path: str, filesystem: Any) -> None:
