@@ -37,7 +37,8 @@ def run(tmp_path: Path, lines: list[str]) -> tuple[dict, dict[str, int], list[di
     stats = json.loads(result["stats"][0].as_py())
     written: dict[str, int] = {}
     for part in out.glob("*/part-*.parquet"):
-        written[part.parent.name] = written.get(part.parent.name, 0) + pq.read_metadata(part).num_rows
+        rows = pq.read_metadata(part).num_rows
+        written[part.parent.name] = written.get(part.parent.name, 0) + rows
     rejects = [r for part in (out / REJECTS).glob("*") for r in pq.read_table(part).to_pylist()]
     return stats, written, rejects
 
