@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from pydantic_core import to_json
 
 from ray_jobs.core.errors import InvalidInput, ModelUnavailable, NotFound
-from serve_app import web_ui
+from serve_app import columnar, web_ui
 from serve_app.auth import CHALLENGE, OPEN_PATHS, TokenCheck
 from serve_app.error_codes import TABLE, codes_for
 from serve_app.schemas import EmployeeRecord, PredictRequest, PredictResponse
@@ -55,20 +55,48 @@ def _error(status: int, detail: Any) -> JSONResponse:
     return JSONResponse(status_code=status, content={"detail": detail})
 
 
-def _install_error_handlers(app: FastAPI) -> None:
+def _error_response(error: Exception) -> JSONResponse:
     """Our errors to HTTP statuses (serve_app.error_codes); a bad record names its fields."""
+    if isinstance(error, InvalidInput):
+        detail: Any = [
+            {"loc": ["body", *e["loc"]], "msg": e["message"], "type": "value_error"}
+            for e in error.errors
+        ]
+        return _error(422, detail)
+    return _error(codes_for(error).http, str(error))
 
+
+def _install_error_handlers(app: FastAPI) -> None:
     async def handle(_: Request, error: Exception) -> JSONResponse:
-        if isinstance(error, InvalidInput):
-            detail: Any = [
-                {"loc": ["body", *e["loc"]], "msg": e["message"], "type": "value_error"}
-                for e in error.errors
-            ]
-            return _error(422, detail)
-        return _error(codes_for(error).http, str(error))
+        return _error_response(error)
 
     for kind in TABLE:
         app.add_exception_handler(kind, handle)
+
+
+def _install_columnar(app: FastAPI, backend: Backend) -> None:
+    """POST /predict with a CSV, Arrow or Parquet body, answered in the same format.
+
+    A middleware, not the route: the route's JSON body is parsed by FastAPI before any route
+    code runs, and one path has one body model. Installed before the guard, so the guard (token,
+    body size) still runs first.
+    """
+
+    @app.middleware("http")
+    async def columnar_predict(request: Request, call_next: Any) -> Any:
+        kind = columnar.format_of(request.headers.get("content-type"))
+        if kind is None or request.method != "POST" or request.url.path != "/predict":
+            return await call_next(request)
+        try:
+            if request.query_params.get("explain", "").lower() in {"true", "1", "yes", "on"}:
+                raise columnar.explain_refused()
+            records = columnar.decode(await request.body(), kind)
+            predictions = await backend.predict(
+                records, request.query_params.get("model"), False, "rest"
+            )
+        except tuple(TABLE) as error:
+            return _error_response(error)
+        return Response(columnar.encode(predictions, kind), media_type=kind)
 
 
 def _install_guard(app: FastAPI, backend: Backend) -> None:
@@ -98,7 +126,7 @@ def build_app(backend: Backend, graphql_router: Any | None = None) -> FastAPI:
         version="1",
     )
     _install_error_handlers(app)
-
+    _install_columnar(app, backend)
     _install_guard(app, backend)
 
     @app.get("/health")
@@ -133,7 +161,7 @@ def build_app(backend: Backend, graphql_router: Any | None = None) -> FastAPI:
         """Pick up moved aliases (default: every loaded alias and the default one)."""
         return {"reloaded": backend.reload(alias)}
 
-    @app.post("/predict", response_model=PredictResponse)
+    @app.post("/predict", response_model=PredictResponse, openapi_extra=columnar.OPENAPI)
     async def predict(
         body: PredictRequest,
         model: str | None = Query(None, max_length=64),

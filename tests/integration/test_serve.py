@@ -131,6 +131,89 @@ def test_stream_ndjson(rest: httpx.Client) -> None:
     assert sum("burn_rate" in o for o in out) == 298
 
 
+@pytest.mark.parametrize("kind", ["text/csv", "application/vnd.apache.arrow.stream",
+                                  "application/vnd.apache.parquet"])  # fmt: skip
+def test_columnar_bodies_score_like_json_and_answer_in_their_format(
+    rest: httpx.Client, kind: str
+) -> None:
+    """A file's rows as CSV / Arrow / Parquet (raw header names, numbers as numbers or as text):
+    the same predictions as the same records in JSON, in the same format back."""
+    import pandas as pd
+    import pyarrow as pa
+
+    from features.schema import BY_NAME
+    from serve_app.columnar import decode
+
+    records = [RECORDS[i % 2] | {"employee_id": f"c{i}"} for i in range(500)]
+    frame = pd.DataFrame(records).rename(columns={n: BY_NAME[n].raw for n in RECORDS[0]})
+    frame["Designation"] = frame["Designation"].astype(str)  # a number as text: parsed by the rules
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    body = encode_table(table, kind)
+    response = rest.post("/predict", content=body, headers={"content-type": kind})
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith(kind)
+    answer = read_table(response.content, kind).to_pylist()
+    expected = rest.post("/predict", json={"records": records}).json()["predictions"]
+    assert [a["employee_id"] for a in answer] == [e["employee_id"] for e in expected]
+    assert [a["burn_rate"] for a in answer] == pytest.approx([e["burn_rate"] for e in expected])
+    assert [a["risk_level"] for a in answer] == [e["risk_level"] for e in expected]
+    assert {a["model_alias"] for a in answer} == {"champion"}
+    if kind != "text/csv":  # a CSV cell has no type: Arrow reads "3" as a number
+        assert decode(body, kind)[0]["designation"] == str(records[0]["designation"])
+
+
+def encode_table(table: Any, kind: str) -> bytes:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from pyarrow import csv
+
+    sink = pa.BufferOutputStream()
+    if kind == "text/csv":
+        csv.write_csv(table, sink)
+    elif kind.endswith("arrow.stream"):
+        with pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+    else:
+        pq.write_table(table, sink)
+    return sink.getvalue().to_pybytes()
+
+
+def read_table(data: bytes, kind: str) -> Any:
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from pyarrow import csv
+
+    if kind == "text/csv":
+        return csv.read_csv(io.BytesIO(data))
+    if kind.endswith("arrow.stream"):
+        return pa.ipc.open_stream(data).read_all()
+    return pq.read_table(io.BytesIO(data))
+
+
+def test_bad_columnar_bodies_get_422_naming_the_row_or_column(rest: httpx.Client) -> None:
+    good = "Gender,Company Type,WFH Setup Available,Designation\nMale,Service,No,2\n"
+    bad_row = good + "Male,Service,No,9\n"
+    cases = {
+        bad_row: ["body", "records", 1, "designation"],
+        good.replace("Gender", "Team"): ["body", "Team"],
+        "Gender\n": ["body", "body"],
+    }
+    for body, location in cases.items():
+        response = rest.post("/predict", content=body, headers={"content-type": "text/csv"})
+        assert response.status_code == 422, (body, response.text)
+        assert location in [d["loc"] for d in response.json()["detail"]], response.json()
+    response = rest.post(
+        "/predict?explain=true", content=good, headers={"content-type": "text/csv"}
+    )
+    assert response.status_code == 422 and "JSON" in response.text
+    response = rest.post(
+        "/predict", content=b"garbage", headers={"content-type": "application/vnd.apache.parquet"}
+    )
+    assert response.status_code == 422, response.text
+
+
 def test_openapi_docs(rest: httpx.Client) -> None:
     assert rest.get("/docs").status_code == 200
     paths = rest.get("/openapi.json").json()["paths"]
