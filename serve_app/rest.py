@@ -11,12 +11,12 @@ from typing import Any, Protocol
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import ValidationError
-from pydantic_core import to_json
 
 from ray_jobs.core.errors import InvalidInput, ModelUnavailable, NotFound
-from serve_app import columnar, web_ui
+from serve_app import columnar, predict_bodies, web_ui
 from serve_app.auth import CHALLENGE, OPEN_PATHS, TokenCheck
-from serve_app.error_codes import TABLE, codes_for
+from serve_app.error_codes import TABLE
+from serve_app.http_answers import error, error_response, predictions_json
 from serve_app.schemas import EmployeeRecord, PredictRequest, PredictResponse
 
 STREAM_CHUNK = 256
@@ -51,52 +51,12 @@ class Backend(Protocol):
     def reload(self, aliases: list[str] | None) -> dict[str, str]: ...
 
 
-def _error(status: int, detail: Any) -> JSONResponse:
-    return JSONResponse(status_code=status, content={"detail": detail})
-
-
-def _error_response(error: Exception) -> JSONResponse:
-    """Our errors to HTTP statuses (serve_app.error_codes); a bad record names its fields."""
-    if isinstance(error, InvalidInput):
-        detail: Any = [
-            {"loc": ["body", *e["loc"]], "msg": e["message"], "type": "value_error"}
-            for e in error.errors
-        ]
-        return _error(422, detail)
-    return _error(codes_for(error).http, str(error))
-
-
 def _install_error_handlers(app: FastAPI) -> None:
-    async def handle(_: Request, error: Exception) -> JSONResponse:
-        return _error_response(error)
+    async def handle(_: Request, failure: Exception) -> JSONResponse:
+        return error_response(failure)
 
     for kind in TABLE:
         app.add_exception_handler(kind, handle)
-
-
-def _install_columnar(app: FastAPI, backend: Backend) -> None:
-    """POST /predict with a CSV, Arrow or Parquet body, answered in the same format.
-
-    A middleware, not the route: the route's JSON body is parsed by FastAPI before any route
-    code runs, and one path has one body model. Installed before the guard, so the guard (token,
-    body size) still runs first.
-    """
-
-    @app.middleware("http")
-    async def columnar_predict(request: Request, call_next: Any) -> Any:
-        kind = columnar.format_of(request.headers.get("content-type"))
-        if kind is None or request.method != "POST" or request.url.path != "/predict":
-            return await call_next(request)
-        try:
-            if request.query_params.get("explain", "").lower() in {"true", "1", "yes", "on"}:
-                raise columnar.explain_refused()
-            records = columnar.decode(await request.body(), kind)
-            predictions = await backend.predict(
-                records, request.query_params.get("model"), False, "rest"
-            )
-        except tuple(TABLE) as error:
-            return _error_response(error)
-        return Response(columnar.encode(predictions, kind), media_type=kind)
 
 
 def _install_guard(app: FastAPI, backend: Backend) -> None:
@@ -109,12 +69,12 @@ def _install_guard(app: FastAPI, backend: Backend) -> None:
             and not path.startswith(web_ui.ASSET_PREFIXES)
             and not backend.auth.allows(request.headers.get("authorization"))
         ):
-            response = _error(401, "missing or invalid API token (Authorization: Bearer)")
+            response = error(401, "missing or invalid API token (Authorization: Bearer)")
             response.headers.update(CHALLENGE)
             return response
         length = request.headers.get("content-length")
         if length and length.isdigit() and int(length) > backend.max_body_bytes:
-            return _error(413, f"request body over {backend.max_body_bytes} bytes")
+            return error(413, f"request body over {backend.max_body_bytes} bytes")
         return await call_next(request)
 
 
@@ -126,7 +86,7 @@ def build_app(backend: Backend, graphql_router: Any | None = None) -> FastAPI:
         version="1",
     )
     _install_error_handlers(app)
-    _install_columnar(app, backend)
+    predict_bodies.install(app, backend)
     _install_guard(app, backend)
 
     @app.get("/health")
@@ -168,14 +128,11 @@ def build_app(backend: Backend, graphql_router: Any | None = None) -> FastAPI:
         explain: bool = Query(False, description=EXPLAIN_HELP),
     ) -> Response:
         """Score one or many raw employee records."""
-        # One dump of the whole body: a third of the cost of dumping record by record.
+        # Plain JSON bodies without explain are answered before this (serve_app.predict_bodies);
+        # here: explanations, raw CSV names, and what pydantic has to judge. One dump of the
+        # whole body: a third of the cost of dumping record by record.
         records = body.model_dump()["records"]
-        predictions = await backend.predict(records, model, explain, "rest")
-        # Built by our own code from validated input: re-validating 10,000 predictions against
-        # the response model, then json.dumps, costs a fifth of the prediction itself;
-        # pydantic-core writes the same JSON several times faster.
-        payload = {"predictions": predictions, "model": predictions[0]["model"]}
-        return Response(to_json(payload), media_type="application/json")
+        return predictions_json(await backend.predict(records, model, explain, "rest"))
 
     @app.post("/predict/stream")
     async def predict_stream(

@@ -1,0 +1,93 @@
+"""JSON bodies of POST /predict read column by column when every record is plainly well-formed.
+
+Pydantic builds and dumps one `EmployeeRecord` per record: for a 10,000-record body that was a
+third of the time spent outside the model. Here the body is parsed once (pydantic-core's
+parser), and each field is checked for the whole batch at once: its Python types, required
+fields present, text within `MAX_TEXT`. A body that passes gives exactly what
+`PredictRequest.model_dump()` gives (numbers as floats, absent optional fields as None); any
+other body (raw CSV names, a number as text, a bad type, anything unusual) returns None, and
+the route validates it with pydantic as before, so errors keep their exact form.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any, get_args
+
+from pydantic_core import from_json
+
+from serve_app.schemas import MAX_TEXT, EmployeeRecord
+
+_NONE = type(None)
+
+
+@cache
+def _fields() -> tuple[tuple[str, type, bool], ...]:
+    """(name, str or float, may be null or absent) per wire field, read off the pydantic model."""
+    out = []
+    for name, field in EmployeeRecord.model_fields.items():
+        args = get_args(field.annotation) or (field.annotation,)
+        base = str if str in args else float
+        if not set(args) <= {base, _NONE}:
+            raise TypeError(f"EmployeeRecord.{name}: {field.annotation} has no plain fast path")
+        out.append((name, base, not field.is_required()))
+    return tuple(out)
+
+
+def plain_records(body: bytes) -> list[dict[str, Any]] | None:
+    """The body's records as `PredictRequest.model_dump()["records"]`, or None: validate it.
+
+    The parsed dicts are completed in place (absent optional fields as None, whole numbers as
+    floats) rather than rebuilt: rebuilding 10,000 dicts cost as much as parsing them.
+    """
+    records = _record_list(body)
+    if records is None:
+        return None
+    fields = _fields()
+    if not set().union(*map(dict.keys, records)) <= {name for name, _, _ in fields}:
+        return None
+    columns: dict[str, list[Any]] = {}
+    for name, base, optional in fields:
+        values = [record.get(name) for record in records]
+        column = _column(values, base, optional)
+        if column is None:
+            return None
+        if column is not values:
+            columns[name] = column
+    complete = set(map(len, records)) == {len(fields)}
+    for name, _, _ in fields:
+        if name in columns or not complete:
+            column = columns.get(name) or [record.get(name) for record in records]
+            for record, value in zip(records, column, strict=True):
+                record[name] = value
+    return records
+
+
+def _record_list(body: bytes) -> list[dict[str, Any]] | None:
+    """`{"records": [{...}, ...]}` with at least one record, nothing else; None otherwise."""
+    try:
+        data = from_json(body, allow_inf_nan=False)
+    except ValueError:
+        return None
+    if type(data) is not dict or data.keys() != {"records"}:
+        return None
+    records = data["records"]
+    if type(records) is not list or not records or set(map(type, records)) != {dict}:
+        return None
+    return records
+
+
+def _column(values: list[Any], base: type, optional: bool) -> list[Any] | None:
+    """One field's values as pydantic dumps them, or None if any needs pydantic's judgement."""
+    kinds = set(map(type, values))
+    allowed = ({str} if base is str else {int, float}) | ({_NONE} if optional else set())
+    if not kinds <= allowed:
+        return None
+    if base is str and max(map(len, filter(None, values)), default=0) > MAX_TEXT:
+        return None
+    if int in kinds:  # pydantic dumps a float field as float
+        try:
+            return [None if v is None else float(v) for v in values]
+        except OverflowError:
+            return None
+    return values
