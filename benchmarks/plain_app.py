@@ -75,11 +75,16 @@ class PlainBackend:
         self.auth = TokenCheck(None)
 
     async def predict(
-        self, records: list[dict[str, Any]], alias: str | None
+        self,
+        records: list[dict[str, Any]],
+        alias: str | None,
+        explain: bool = False,
+        protocol: str = "rest",
     ) -> list[dict[str, Any]]:
+        del protocol  # the peer keeps no inference log or metrics
         model = self.service.model(alias)
-        if self.batcher is None:
-            return self.service.predict_frame(self.service.frame(records), model)
+        if self.batcher is None or explain:
+            return self.service.predict_frame(self.service.frame(records), model, explain)
         self.service.check_size(records)
         result = await self.batcher.submit(records, model)
         if isinstance(result, InvalidInput):

@@ -103,38 +103,25 @@ def run_load(cells: list[dict[str, Any]], records: list[dict[str, Any]], seconds
     return [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
 
 
-def bulk(settings: Settings, records: list[dict[str, Any]], repeats: int = 3) -> dict[str, float]:
-    """Median seconds for all records in one REST request versus in-process predict."""
+def bulk(
+    settings: Settings, records: list[dict[str, Any]], alias: str, repeats: int = 5
+) -> dict[str, Any]:
+    """Median seconds for all records in one REST request versus in-process predict, both with
+    the model of `alias` (a fixed family: the champion's cost per row varies ~20x by family,
+    and with SVR's ~2 s per 10,000 rows every overhead would vanish in the ratio).
+
+    JSON twice: as clients send it (read column by column, serve_app.plain_json) and with
+    `explain=false`, which sends the same body through the route's pydantic model."""
+    url = f"http://{settings.host}:{settings.serve_http_port}/predict?model={alias}"
     body = json.dumps({"records": records}).encode()
-    url = f"http://{settings.host}:{settings.serve_http_port}/predict"
-    served: list[float] = []
-    with httpx.Client(timeout=120, headers={"content-type": "application/json"}) as client:
-        for attempt in range(repeats + 1):
-            started = time.perf_counter()
-            response = client.post(url, content=body)
-            took = time.perf_counter() - started  # the answer's bytes are in; the client's
-            response.raise_for_status()  # own parsing is not the server's time
-            count = len(json.loads(response.content)["predictions"])
-            if attempt:  # the first is a warm-up
-                served.append(took)
-    if count != len(records):
-        raise RuntimeError(f"Serve answered {count} predictions for {len(records)} records")
-    parquet = _parquet(records)
-    columnar: list[float] = []
-    with httpx.Client(timeout=120, headers={"content-type": PARQUET}) as client:
-        for attempt in range(repeats + 1):
-            started = time.perf_counter()
-            response = client.post(url, content=parquet)
-            took = time.perf_counter() - started
-            response.raise_for_status()
-            count = pq.read_metadata(io.BytesIO(response.content)).num_rows
-            if attempt:
-                columnar.append(took)
-    if count != len(records):
-        raise RuntimeError(f"Serve answered {count} Parquet rows for {len(records)} records")
-    # The same registry loader as the Serve replicas: the pipeline the champion alias names.
-    load = registry_loader(settings.mlflow_tracking_uri, settings.model_name)
-    pipeline = load(settings.champion_alias).model
+    rows = len(records)
+    times = {
+        "serve_s": _posts(url, body, "application/json", rows, repeats),
+        "pydantic_s": _posts(url + "&explain=false", body, "application/json", rows, repeats),
+        "parquet_s": _posts(url, _parquet(records), PARQUET, rows, repeats),
+    }
+    # The same registry loader as the Serve replicas: the pipeline the alias names.
+    pipeline = registry_loader(settings.mlflow_tracking_uri, settings.model_name)(alias).model
     local: list[float] = []
     for attempt in range(repeats + 1):
         started = time.perf_counter()
@@ -142,11 +129,34 @@ def bulk(settings: Settings, records: list[dict[str, Any]], repeats: int = 3) ->
         pipeline.predict(pd.DataFrame.from_records(records))
         if attempt:
             local.append(time.perf_counter() - started)
-    return {
-        "serve_s": statistics.median(served),
-        "parquet_s": statistics.median(columnar),
-        "in_process_s": statistics.median(local),
-    }
+    return {**times, "in_process_s": statistics.median(local), "alias": alias, "rows": rows}
+
+
+def _posts(url: str, body: bytes, content_type: str, rows: int, repeats: int) -> float:
+    """Median seconds until the whole answer is in (the first call is a warm-up); the client's
+    own parsing of the answer is not the server's time. The answer must have `rows` rows."""
+    took: list[float] = []
+    with httpx.Client(timeout=120, headers={"content-type": content_type}) as client:
+        for attempt in range(repeats + 1):
+            started = time.perf_counter()
+            response = client.post(url, content=body)
+            seconds = time.perf_counter() - started
+            response.raise_for_status()
+            if attempt:
+                took.append(seconds)
+    if content_type == PARQUET:
+        count = pq.read_metadata(io.BytesIO(response.content)).num_rows
+    else:
+        count = len(json.loads(response.content)["predictions"])
+    if count != rows:
+        raise RuntimeError(f"Serve answered {count} rows for {rows} records ({content_type})")
+    return statistics.median(took)
+
+
+def _model_named(settings: Settings, alias: str) -> str:
+    """'v3, SVR': which model the single-record cells measured (costs differ ~20x by family)."""
+    loaded = registry_loader(settings.mlflow_tracking_uri, settings.model_name)(alias)
+    return f"v{loaded.version}, {type(loaded.model.steps[-1][1]).__name__}"
 
 
 def _parquet(records: list[dict[str, Any]]) -> bytes:
@@ -162,7 +172,7 @@ def _cell(results: list[dict[str, Any]], name: str, protocol: str, concurrency: 
     raise KeyError((name, protocol, concurrency))
 
 
-def ratios(results: list[dict[str, Any]], bulk_times: dict[str, float]) -> dict[str, float]:
+def ratios(results: list[dict[str, Any]], bulk_times: dict[str, Any]) -> dict[str, float]:
     top = max(CONCURRENCY)
     rest = _cell(results, "serve", "rest", top)["rps"]
     return {
@@ -209,7 +219,7 @@ def plot(results: list[dict[str, Any]], title: str, path: Path) -> None:
 
 def report(
     results: list[dict[str, Any]],
-    bulk_times: dict[str, float],
+    bulk_times: dict[str, Any],
     mode: str,
     seconds: float,
     picture: Path,
@@ -241,12 +251,15 @@ def report(
     return "\n".join(lines)
 
 
-def _bulk_note(bulk_times: dict[str, float]) -> str:
+def _bulk_note(bulk_times: dict[str, Any]) -> str:
     return (
-        f"10,000 records in one REST request {bulk_times['serve_s'] * 1000:.0f} ms as JSON, "
+        f"{bulk_times['rows']:,} records in one REST request: "
+        f"{bulk_times['serve_s'] * 1000:.0f} ms as JSON "
+        f"({bulk_times['pydantic_s'] * 1000:.0f} ms when the route's pydantic model reads it), "
         f"{bulk_times['parquet_s'] * 1000:.0f} ms as a Parquet body (Parquet answer), vs "
         "in-process `pipeline.predict(DataFrame(records))` "
-        f"{bulk_times['in_process_s'] * 1000:.0f} ms (median of 3)."
+        f"{bulk_times['in_process_s'] * 1000:.0f} ms (median of 5; model alias "
+        f"`{bulk_times['alias']}` on both sides)."
     )
 
 
@@ -257,6 +270,7 @@ app = typer.Typer(add_completion=False)
 def main(
     seconds: float = typer.Option(5.0, min=1.0, help="measured seconds per cell"),
     bulk_rows: int = typer.Option(10_000, min=1),
+    bulk_alias: str = typer.Option("lightgbm", help="registry alias the bulk cells use"),
 ) -> None:
     """Measure and write the serving section of docs/benchmarks.md."""
     settings = get_settings()
@@ -285,12 +299,13 @@ def main(
                 for c in CONCURRENCY
             ]
             results += run_load(peer, records, seconds)
-    bulk_times = bulk(settings, sample_records(bulk_rows, seed=11))
+    bulk_times = bulk(settings, sample_records(bulk_rows, seed=11), bulk_alias)
     mode = (
         "HAProxy + throughput-optimized Serve" if settings.serve_haproxy else "Python proxy"
     ) + (
         f", {settings.serve_min_replicas}-{settings.serve_max_replicas} replicas, "
-        f"batch wait {settings.serve_batch_wait_s * 1000:g} ms"
+        f"batch wait {settings.serve_batch_wait_s * 1000:g} ms; champion: "
+        + _model_named(settings, settings.champion_alias)
     )
     picture = DOCS.parent / f"serve_bench_{'haproxy' if settings.serve_haproxy else 'proxy'}.png"
     plot(results, f"burnout-ray serving ({mode})", picture)
