@@ -136,4 +136,7 @@ def ray_worker_service(st: Settings, index: int) -> Service:
         argv,
         healthy,
         stop_timeout_s=5.0,
+        # A node joins in ~5 s on a quiet machine; one CI run on a loaded one saw a worker still
+        # not joined (and silent) after 90 s, where it had joined in every other run.
+        start_timeout_s=180.0,
     )

@@ -38,6 +38,7 @@ class Service:
     stray_markers: tuple[str, ...] = ()
     stop_signal: signal.Signals = signal.SIGTERM
     stop_timeout_s: float = 20.0
+    start_timeout_s: float = 90.0
 
 
 def s3_service(st: Settings) -> Service:

@@ -32,7 +32,6 @@ from ray_jobs.core.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
-START_TIMEOUT_S = 90.0
 SERVICES = ("s3", "mlflow", "ray")
 OPTIONAL = ("airflow",)  # started on request (`make airflow`), not by a plain `up`
 
@@ -100,7 +99,9 @@ class Stack:
                 service.argv(), service_env(self.settings, name), service.marker, self.run_dir
             )
         if (
-            not wait_until(lambda: service.healthy() or process.pid() is None, START_TIMEOUT_S)
+            not wait_until(
+                lambda: service.healthy() or process.pid() is None, service.start_timeout_s
+            )
             or not service.healthy()
         ):
             raise ServiceUnavailable(

@@ -59,6 +59,10 @@ def main(
         # One log monitor per machine: the head's already forwards this machine's logs.
         include_log_monitor=False,
     )
+    # Ray's own startup messages (GCS retries, "Failed to get node info") into this node's log:
+    # a node that does not join says where it waits.
+    logging.getLogger("ray").setLevel(logging.INFO)
+    log.info("joining %s as %s:%d (%d CPUs)", gcs, node_ip, base_port + 1, num_cpus)
     node = ray._private.node.Node(params, head=False, shutdown_at_exit=True, spawn_reaper=True)
     log.info("worker node %s joined %s (%d CPUs)", node.node_id, gcs, num_cpus)
     if node_id_file:
