@@ -20,7 +20,8 @@ from ray_jobs.core import cli, tracking
 from ray_jobs.core.errors import InvalidInput, NotFound
 from ray_jobs.core.settings import get_settings
 from serve_app.auth import TokenCheck
-from serve_app.predictor import AdaptiveWait, LoadedModel, PredictionService, registry_loader
+from serve_app.batch_wait import AdaptiveWait
+from serve_app.predictor import LoadedModel, PredictionService, registry_loader
 from serve_app.rest import build_app
 
 log = logging.getLogger(__name__)

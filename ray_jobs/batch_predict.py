@@ -26,7 +26,8 @@ from features.schema import FEATURE_NAMES, RAW_TO_NAME
 from features.validation import validate
 from ray_jobs.core import cli, s3, tracking
 from ray_jobs.core.cluster import connect
-from ray_jobs.core.errors import ModelUnavailable, NotFound
+from ray_jobs.core.datasets import input_files, read_csv_as_text
+from ray_jobs.core.errors import ModelUnavailable
 from ray_jobs.core.placement import job_placement
 from ray_jobs.core.registry import load_version
 from ray_jobs.core.settings import Settings, get_settings
@@ -123,7 +124,7 @@ def score(
     tracking.use_tracking_server(settings)
     version = _resolve(settings, alias)
     source, target = s3.S3Uri.parse(input_uri), s3.S3Uri.parse(output_uri)
-    files, kind = _inputs(client, source)
+    files, kind = input_files(client, source)
     summary: dict[str, Any] = {
         "input": input_uri,
         "output": output_uri,
@@ -143,7 +144,7 @@ def score(
     import ray.data
 
     filesystem = s3.arrow_fs(settings)
-    reader = ray.data.read_parquet if kind == "parquet" else _read_csv_as_text
+    reader = ray.data.read_parquet if kind == "parquet" else read_csv_as_text
     dataset = reader(paths, filesystem=filesystem)
     # Plain tasks rather than an actor pool: on a small cluster that also runs Serve, Ray Data
     # left the pool's actor pending; workers cache the model between tasks instead.
@@ -189,15 +190,6 @@ def _resolve(settings: Settings, alias: str) -> str:
     return str(version.version)
 
 
-def _inputs(client: Any, source: s3.S3Uri) -> tuple[list[dict[str, Any]], str]:
-    """The input files (key, size, ETag): Parquet if there is any, else CSV."""
-    parquet = s3.files(client, source, ".parquet")
-    csv = s3.files(client, source, ".csv")
-    if not parquet and not csv:
-        raise NotFound(f"no .csv or .parquet files under {source}")
-    return (parquet, "parquet") if parquet else (csv, "csv")
-
-
 def _scored_before(client: Any, root: s3.S3Uri) -> set[tuple[str, str]]:
     """(key, ETag) of every input a finished run under `root` scored."""
     done: set[tuple[str, str]] = set()
@@ -206,21 +198,6 @@ def _scored_before(client: Any, root: s3.S3Uri) -> set[tuple[str, str]]:
             summary = s3.read_json(client, s3.S3Uri(root.bucket, obj["Key"])) or {}
             done.update((f["key"], f["etag"]) for f in summary.get("inputs", []))
     return done
-
-
-def _read_csv_as_text(paths: list[str], filesystem: Any) -> Any:
-    """CSV with every column as text: validation, not the CSV reader, decides what is valid."""
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
-    import ray.data
-
-    from features.schema import RAW_COLUMNS
-
-    names = [c.raw for c in RAW_COLUMNS] + [c.name for c in RAW_COLUMNS]
-    convert = pacsv.ConvertOptions(
-        column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=True
-    )
-    return ray.data.read_csv(paths, filesystem=filesystem, convert_options=convert)
 
 
 app = typer.Typer(help=__doc__, pretty_exceptions_enable=False, add_completion=False)

@@ -1,4 +1,5 @@
-"""Finding published dataset versions and reading their splits (Ray Data over S3)."""
+"""Finding published dataset versions and reading their splits (Ray Data over S3), and the raw
+files batch scoring reads."""
 
 from __future__ import annotations
 
@@ -56,3 +57,27 @@ def read_split(settings: Settings, manifest: dict[str, Any], split: str) -> pd.D
         if frame[column].dtype != "float64":
             frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
     return frame.reset_index(drop=True)
+
+
+def input_files(client: Any, source: s3.S3Uri) -> tuple[list[dict[str, Any]], str]:
+    """The input files (key, size, ETag): Parquet if there is any, else CSV."""
+    parquet = s3.files(client, source, ".parquet")
+    csv = s3.files(client, source, ".csv")
+    if not parquet and not csv:
+        raise NotFound(f"no .csv or .parquet files under {source}")
+    return (parquet, "parquet") if parquet else (csv, "csv")
+
+
+def read_csv_as_text(paths: list[str], filesystem: Any) -> Any:
+    """CSV with every column as text: validation, not the CSV reader, decides what is valid."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import ray.data
+
+    from features.schema import RAW_COLUMNS
+
+    names = [c.raw for c in RAW_COLUMNS] + [c.name for c in RAW_COLUMNS]
+    convert = pacsv.ConvertOptions(
+        column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=True
+    )
+    return ray.data.read_csv(paths, filesystem=filesystem, convert_options=convert)

@@ -14,18 +14,15 @@ earlier attempts finished and runs only the rest (`ray_jobs.train.experiment`).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
-import re
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from botocore.exceptions import ClientError
 
 from ray_jobs.core import cli, datasets, s3, tracking
 from ray_jobs.core.cluster import connect
@@ -34,9 +31,10 @@ from ray_jobs.core.placement import job_placement
 from ray_jobs.core.settings import Settings, get_settings
 from ray_jobs.train.config import DEFAULT_CONFIG, load_config
 from ray_jobs.train.family_runs import TUNE_RUN_TAG, Logged, Tracking, tune_and_log
-from ray_jobs.train.model_card import CardContext
+from ray_jobs.train.model_card import CardContext, data_note
 from ray_jobs.train.progress import abort_switch
 from ray_jobs.train.registration import register_all, summary
+from ray_jobs.train.run_identity import close_abandoned_runs, config_sha, tune_run_name
 
 log = logging.getLogger(__name__)
 
@@ -64,13 +62,13 @@ def run_training(
     try:
         tracking.use_experiment(EXPERIMENT)
         if resume_key:
-            _close_abandoned_runs(run_name)
+            close_abandoned_runs(run_name, EXPERIMENT)
         with mlflow.start_run(run_name=f"train-{version}") as parent:
             mlflow.set_tags(
                 {
                     "dataset_version": version,
                     "mode": "sequential" if sequential else "parallel",
-                    "config_sha": _config_sha(config),
+                    "config_sha": config_sha(config),
                     TUNE_RUN_TAG: run_name,
                 }
             )
@@ -84,7 +82,7 @@ def run_training(
             # tuning and logging leaves every alias and version as it was.
             registering = True
             card = CardContext(
-                settings.model_name, version, manifest, config, _data_note(settings, manifest)
+                settings.model_name, version, manifest, config, data_note(settings, manifest)
             )
             registered, decision = register_all(settings, logged, frames["test"], card)
             phases["register"] = time.monotonic() - started - sum(phases.values())
@@ -97,53 +95,6 @@ def run_training(
     result["phase_seconds"] = {name: round(value, 1) for name, value in phases.items()}
     result["seconds"] = round(time.monotonic() - started, 1)
     return result
-
-
-def tune_run_name(version: str, config: dict[str, Any], resume_key: str | None) -> str:
-    """The name of the job's Tune experiments (one per family): with a resume key, the same for
-    every attempt of a submission with the same data and config; otherwise new each time."""
-    if not resume_key:
-        return f"{version}-{int(time.time())}"
-    key = re.sub(r"[^A-Za-z0-9_-]+", "_", resume_key)[:80]
-    return f"{version}-{_config_sha(config)}-{key}"
-
-
-def _close_abandoned_runs(run_name: str) -> None:
-    """Runs an earlier attempt left RUNNING (its driver was killed) are marked KILLED."""
-    import mlflow
-
-    client = mlflow.MlflowClient()
-    experiment = mlflow.get_experiment_by_name(EXPERIMENT)
-    if experiment is None:
-        return
-    abandoned = client.search_runs(
-        [experiment.experiment_id],
-        filter_string=f"tags.{TUNE_RUN_TAG} = '{run_name}' and attributes.status = 'RUNNING'",
-    )
-    for run in abandoned:
-        client.set_terminated(run.info.run_id, status="KILLED")
-    if abandoned:
-        log.info("marked %d runs of an earlier attempt of %s KILLED", len(abandoned), run_name)
-
-
-def _data_note(settings: Settings, manifest: dict[str, Any]) -> str:
-    """Synthetic or uploaded data, from the first input object's metadata (ray_jobs.ingest)."""
-    objects = manifest.get("input", {}).get("objects", [])
-    source = s3.S3Uri.parse(manifest.get("input", {}).get("uri", "s3://unknown/"))
-    if not objects:
-        return "Source objects unknown."
-    try:
-        head = s3.client(settings).head_object(Bucket=source.bucket, Key=objects[0]["key"])
-    except ClientError:  # the raw file was removed since the ETL: the card still gets written
-        return f"Source {source} (its objects are no longer on S3)."
-    generator = head.get("Metadata", {}).get(s3.GENERATOR_METADATA)
-    if generator:
-        return (
-            f"Synthetic data ({generator}): the figures describe the generator, not real "
-            "employees; retrain on real data before any use."
-        )
-    names = ", ".join(sorted({o["key"].rsplit("/", 1)[-1] for o in objects})[:5])
-    return f"Uploaded data ({names}) in the HackerEarth 'Are Your Employees Burning Out?' schema."
 
 
 def _check_services(settings: Settings) -> Any:
@@ -241,10 +192,6 @@ def _tracking_failure(settings: Settings, error: Exception, registering: bool) -
         )
         return ServiceUnavailable(f"training failed {state}; {down}")
     return error
-
-
-def _config_sha(config: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12]
 
 
 app = typer.Typer(help=__doc__, pretty_exceptions_enable=False, add_completion=False)

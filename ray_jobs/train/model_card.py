@@ -13,9 +13,13 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from features.explain import METHODS, MODEL_AGNOSTIC
 from features.schema import FEATURE_COLUMNS
+from ray_jobs.core import s3
 from ray_jobs.core.registry import CARD_ARTIFACT
+from ray_jobs.core.settings import Settings
 
 DESCRIPTION_LIMIT = 4_000  # MLflow's model version description column holds 5,000
 # The raw CSV headers -> the names the model's signature uses.
@@ -182,3 +186,23 @@ def _gap_line(gap: dict[str, Any] | None) -> str:
         f"{gap['worst_group']} vs {gap['best_rmse']:.4f} for {gap['best_group']} "
         f"(gap {gap['rmse_gap']:.4f})."
     )
+
+
+def data_note(settings: Settings, manifest: dict[str, Any]) -> str:
+    """Synthetic or uploaded data, from the first input object's metadata (ray_jobs.ingest)."""
+    objects = manifest.get("input", {}).get("objects", [])
+    source = s3.S3Uri.parse(manifest.get("input", {}).get("uri", "s3://unknown/"))
+    if not objects:
+        return "Source objects unknown."
+    try:
+        head = s3.client(settings).head_object(Bucket=source.bucket, Key=objects[0]["key"])
+    except ClientError:  # the raw file was removed since the ETL: the card still gets written
+        return f"Source {source} (its objects are no longer on S3)."
+    generator = head.get("Metadata", {}).get(s3.GENERATOR_METADATA)
+    if generator:
+        return (
+            f"Synthetic data ({generator}): the figures describe the generator, not real "
+            "employees; retrain on real data before any use."
+        )
+    names = ", ".join(sorted({o["key"].rsplit("/", 1)[-1] for o in objects})[:5])
+    return f"Uploaded data ({names}) in the HackerEarth 'Are Your Employees Burning Out?' schema."

@@ -7,7 +7,8 @@ from typing import Any
 import numpy as np
 
 from ray_jobs.core.errors import InvalidInput
-from serve_app.predictor import AdaptiveWait, LoadedModel, PredictionService
+from serve_app.batch_wait import AdaptiveWait
+from serve_app.predictor import LoadedModel, PredictionService
 
 GOOD = {"gender": "Male", "company_type": "Service", "wfh_setup_available": "No", "designation": 2}
 
