@@ -17,10 +17,13 @@ from local_stack import airflow_local, loopback, run_paths
 from local_stack.airflow_service import airflow_bin, airflow_env, airflow_home
 from local_stack.processes import console_script, http_ok
 from ray_jobs.core import ray_rules, s3
+from ray_jobs.core.errors import ServiceUnavailable
+from ray_jobs.core.polling import wait_until
 from ray_jobs.core.settings import Settings, child_env
 
 log = logging.getLogger(__name__)
 
+S3_PROBE_KEY = ".stack/ready-probe"  # outside every prefix the pipeline lists
 WORKER_PREFIX = "ray-worker-"  # the local stack's Ray worker nodes: ray-worker-1, ...
 
 
@@ -70,8 +73,14 @@ def s3_service(st: Settings) -> Service:
         ]
 
     def healthy() -> bool:
+        # Listing buckets only asks the filer; objects are served by the volume server, which
+        # registers with the master a moment later. A restarted S3 that lists but cannot yet
+        # read answers INTERNAL_FAILURE, so healthy means a probe object makes the round trip.
         try:
-            s3.client(st).list_buckets()
+            client = s3.client(st, attempts=1)
+            names = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
+            if st.bucket_data in names:
+                s3.round_trip(client, s3.S3Uri(st.bucket_data, S3_PROBE_KEY))
         except Exception:  # noqa: BLE001  (any failure means "not ready yet")
             return False
         return True
@@ -82,6 +91,8 @@ def s3_service(st: Settings) -> Service:
         )
         if created:
             log.info("created buckets: %s", ", ".join(created))
+        if not wait_until(healthy, 60):
+            raise ServiceUnavailable(f"S3 at {st.s3_endpoint_url} lists buckets but cannot store")
 
     # weed mini shuts down in ~4 s on SIGINT (its Ctrl+C path), ~15 s on SIGTERM.
     return Service(

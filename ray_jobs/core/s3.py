@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -133,6 +134,14 @@ def ensure_buckets(s3: Any, buckets: list[str]) -> list[str]:
             s3.create_bucket(Bucket=bucket)
             created.append(bucket)
     return created
+
+
+def round_trip(s3: Any, uri: S3Uri) -> None:
+    """Write a small object and read it back; raise if either fails or the bytes differ."""
+    body = os.urandom(16)
+    s3.put_object(Bucket=uri.bucket, Key=uri.key, Body=body)
+    if s3.get_object(Bucket=uri.bucket, Key=uri.key)["Body"].read() != body:
+        raise OSError(f"{uri} read back different bytes")
 
 
 def iter_objects(s3: Any, uri: S3Uri) -> Iterator[dict[str, Any]]:
