@@ -19,6 +19,8 @@ from sklearn.metrics import (
 from features.risk import LEVELS, clip_burn_rate, risk_level
 from features.schema import NUMERIC_FEATURE_NAMES
 
+REGRESSION_METRICS = ("rmse", "mae", "r2")  # what regression_metrics returns
+
 
 def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
     """RMSE, MAE and R² of clipped predictions."""

@@ -14,10 +14,10 @@ from typing import Any
 
 import pandas as pd
 
-from features.evaluation import regression_metrics
+from features.evaluation import REGRESSION_METRICS, regression_metrics
 from features.models import build_model, suggest
 from features.schema import FEATURE_NAMES, TARGET
-from ray_jobs.train.progress import AbortStopper, ProgressRelay
+from ray_jobs.train.progress import TRIAL_ERROR, AbortStopper, ProgressRelay, finished
 from ray_jobs.train.trials import trial_record
 
 log = logging.getLogger(__name__)
@@ -36,13 +36,25 @@ def trainable(
     train: pd.DataFrame,
     validation: pd.DataFrame,
 ) -> None:
-    """One trial: fit on train, report validation metrics to Tune."""
+    """One trial: fit on train, report validation metrics to Tune.
+
+    An error of the trial's own (a parameter the model refuses, a fit that breaks) is reported
+    as the trial's result instead of raised: Tune retries raised errors (`TRIAL_RETRIES`, meant
+    for a lost node or process), and the same parameters fail the same way every time.
+    """
     from ray import tune
 
-    model = build_model(family, config, seed)
-    model.fit(train[list(FEATURE_NAMES)], train[TARGET].to_numpy())
-    predicted = model.predict(validation[list(FEATURE_NAMES)])
-    metrics = regression_metrics(validation[TARGET].to_numpy(), predicted)
+    try:
+        model = build_model(family, config, seed)
+        model.fit(train[list(FEATURE_NAMES)], train[TARGET].to_numpy())
+        predicted = model.predict(validation[list(FEATURE_NAMES)])
+        metrics = regression_metrics(validation[TARGET].to_numpy(), predicted)
+    except Exception as error:  # noqa: BLE001  (reported, not retried)
+        log.warning("%s trial failed: %s: %s", family, type(error).__name__, error)
+        # Every metric is there (NaN): Tune checks a result names the searched one.
+        nan = {f"val_{k}": float("nan") for k in REGRESSION_METRICS}
+        tune.report({**nan, TRIAL_ERROR: f"{type(error).__name__}: {error}"})
+        return
     tune.report({f"val_{k}": v for k, v in metrics.items()})
 
 
@@ -145,6 +157,6 @@ def _earlier_attempts(family: str, settings: dict[str, Any]) -> tuple[str, list[
         restored += [
             trial_record(t.config, t.last_result)
             for t in analysis.trials
-            if t.status == "TERMINATED" and settings["metric"] in (t.last_result or {})
+            if t.status == "TERMINATED" and finished(t.last_result, settings["metric"])
         ]
     raise AssertionError("unreachable")

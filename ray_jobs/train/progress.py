@@ -21,6 +21,14 @@ from ray.tune.stopper import Stopper
 
 log = logging.getLogger(__name__)
 
+TRIAL_ERROR = "trial_error"  # the result key of a trial that failed by itself (not its node)
+
+
+def finished(result: dict[str, Any] | None, metric: str) -> bool:
+    """Whether a trial's result holds a real value of the searched metric."""
+    return bool(result) and metric in result and TRIAL_ERROR not in result
+
+
 # (index, params, validation metrics) of a finished trial
 TrialHook = Callable[[int, dict[str, Any], dict[str, float]], None]
 
@@ -68,13 +76,18 @@ class TrialProgress(Callback):
     def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         self.done += 1
         result = trial.last_result or {}
+        if TRIAL_ERROR in result:
+            log.warning(
+                "%s trial %d/%d failed: %s", self.family, self.done, self.total, result[TRIAL_ERROR]
+            )  # fmt: skip
+            return
         value = float(result.get(self.metric, float("nan")))
         self.best = self.best if math.isnan(value) else min(self.best, value)
         log.info(
             "%s trial %d/%d: %s %.4f (best %.4f)",
             self.family, self.done, self.total, self.metric, value, self.best,
         )  # fmt: skip
-        if self.on_trial is None or self.error is not None or self.metric not in result:
+        if self.on_trial is None or self.error is not None or not finished(result, self.metric):
             return
         params = {k: plain(v) for k, v in trial.config.items()}
         metrics = {k: float(v) for k, v in result.items() if k.startswith("val_")}

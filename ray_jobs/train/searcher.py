@@ -17,6 +17,8 @@ from typing import Any
 
 from ray.tune.search.optuna import OptunaSearch
 
+from ray_jobs.train.progress import TRIAL_ERROR
+
 log = logging.getLogger(__name__)
 
 # (params, value of the searched metric) of a trial an earlier attempt finished
@@ -40,3 +42,11 @@ class WarmStartedOptunaSearch(OptunaSearch):
             self._ot_study.tell(trial, value)
         if evaluated:
             log.info("Optuna study warm-started with %d finished trials", len(evaluated))
+
+    def on_trial_complete(
+        self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
+    ) -> None:
+        # A trial that reported its own error failed: Optuna must not count it as pruned.
+        if result and TRIAL_ERROR in result:
+            result, error = None, True
+        super().on_trial_complete(trial_id, result, error=error)

@@ -76,3 +76,38 @@ def test_a_warm_started_study_knows_the_earlier_attempts_trials() -> None:
     assert config is not None and 3 <= config["n_neighbors"] <= 30
     searcher.on_trial_complete("new", {"val_rmse": 0.05, "training_iteration": 1})
     assert len(study.trials) == 3 and study.best_value == 0.05
+
+
+def test_a_trial_that_reports_its_own_error_fails_without_a_retry() -> None:
+    """A trial whose model refuses its parameters reports the error as its result (raising
+    would make Tune retry it like a lost node, and fail the same way each time): Optuna counts
+    it failed, the progress logs it without an MLflow run, and a family where every trial did
+    so stops the job with that error."""
+    import functools
+
+    import optuna
+    import pytest
+
+    from features.models import suggest
+    from ray_jobs.core.errors import TrainingFailed
+    from ray_jobs.train.progress import TRIAL_ERROR
+    from ray_jobs.train.searcher import WarmStartedOptunaSearch
+    from ray_jobs.train.trials import raise_if_no_trial_finished
+
+    space = {"n_neighbors": {"type": "int", "low": 3, "high": 30}}
+    searcher = WarmStartedOptunaSearch(
+        space=functools.partial(suggest, space=space), metric="val_rmse", mode="min", seed=1
+    )
+    searcher.suggest("bad")
+    failed = {TRIAL_ERROR: "InvalidParameterError: epsilon must be >= 0", "training_iteration": 1}
+    searcher.on_trial_complete("bad", failed)
+    assert [t.state for t in searcher._ot_study.trials] == [optuna.trial.TrialState.FAIL]
+
+    seen: list[Any] = []
+    progress = TrialProgress("svm", 2, "val_rmse", "run-b", lambda *a: seen.append(a))
+    progress.on_trial_complete(0, [], SimpleNamespace(last_result=failed, config={}))
+    assert progress.done == 1 and seen == [] and progress.best == float("inf")
+
+    results = [SimpleNamespace(metrics=failed, error=None)] * 2
+    with pytest.raises(TrainingFailed, match="svm: all 2 trials failed; first error: Invalid"):
+        raise_if_no_trial_finished("svm", results, "val_rmse")
