@@ -6,6 +6,7 @@ import concurrent.futures
 import json
 import re
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import grpc
@@ -391,71 +392,73 @@ def test_hot_swap_under_load_has_no_failures(
     assert {str(before), target} <= set().union(*(r[2] for r in results))
 
 
-def test_a_reload_reaches_every_replica(
-    rest: httpx.Client, settings: Settings, served: dict[str, Any]
-) -> None:
-    """Two replicas, registry polling off: one POST /models/reload, both serve the new version."""
-    from serve_app.deploy import wait_running
+class TestTwoPinnedReplicas:
+    """Two replicas with registry polling off (so only an explicit reload can move them), one
+    deployment for the class; the session's own deployment comes back after it."""
 
-    pinned = {
-        "BURNOUT_SERVE_MIN_REPLICAS": "2",
-        "BURNOUT_SERVE_MAX_REPLICAS": "2",
-        "BURNOUT_SERVE_POLL_INTERVAL_S": "0",
-    }
-    client = mlflow.MlflowClient(settings.mlflow_tracking_uri)
-    before = str(client.get_model_version_by_alias(settings.model_name, "champion").version)
-    target = next(v["version"] for v in served["families"].values() if v["version"] != before)
-    health = f"http://127.0.0.1:{settings.serve_http_port}/health"
-    try:
-        result = run_module(settings, "serve_app.deploy", "up", timeout=400, extra_env=pinned)
-        assert result.returncode == 0, result.stderr[-3000:]
-        wait_running(settings, 2, 180)
-        client.set_registered_model_alias(settings.model_name, "champion", target)
+    @pytest.fixture(scope="class")
+    def pinned(self, settings: Settings, served: dict[str, Any]) -> Iterator[Settings]:
+        from serve_app.deploy import apply, wait_running
+
+        pinned = settings.model_copy(
+            update={"serve_min_replicas": 2, "serve_max_replicas": 2, "serve_poll_interval_s": 0.0}
+        )
+        try:
+            apply(pinned, reload_generation=1)
+            wait_running(pinned, 2, 180)
+            yield pinned
+        finally:
+            restored = run_module(settings, "serve_app.deploy", "up", timeout=400)
+            assert restored.returncode == 0, restored.stderr[-3000:]
+
+    @pytest.fixture
+    def other_version(
+        self, rest: httpx.Client, settings: Settings, served: dict[str, Any]
+    ) -> Iterator[tuple[mlflow.MlflowClient, str]]:
+        """A registered version that is not the champion; the champion alias is put back."""
+        client = mlflow.MlflowClient(settings.mlflow_tracking_uri)
+        before = str(client.get_model_version_by_alias(settings.model_name, "champion").version)
+        target = next(v["version"] for v in served["families"].values() if v["version"] != before)
+        try:
+            yield client, target
+        finally:
+            client.set_registered_model_alias(settings.model_name, "champion", before)
+            rest.post("/models/reload")
+
+    @staticmethod
+    def loaded_by_replica(settings: Settings) -> dict[str, str]:
+        health = f"http://127.0.0.1:{settings.serve_http_port}/health"
+        seen: dict[str, str] = {}
+        for _ in range(40):  # a new connection each time: HAProxy spreads them over replicas
+            answer = httpx.get(health, timeout=10).json()
+            seen[answer["replica"]] = answer["loaded"]["champion"]
+        return seen
+
+    def test_a_reload_reaches_every_replica(
+        self, rest: httpx.Client, pinned: Settings, other_version: tuple[Any, str]
+    ) -> None:
+        """One POST /models/reload, both replicas serve the new version."""
+        client, target = other_version
+        client.set_registered_model_alias(pinned.model_name, "champion", target)
         assert rest.post("/models/reload").json()["reloaded"]["champion"] == target
         time.sleep(2)  # four board checks
-        seen: dict[str, str] = {}
-        for _ in range(40):  # a new connection each time: HAProxy spreads them over replicas
-            answer = httpx.get(health, timeout=10).json()
-            seen[answer["replica"]] = answer["loaded"]["champion"]
+        seen = self.loaded_by_replica(pinned)
         assert len(seen) == 2, seen
         assert set(seen.values()) == {target}, seen
-    finally:
-        client.set_registered_model_alias(settings.model_name, "champion", before)
-        rest.post("/models/reload")
-        restored = run_module(settings, "serve_app.deploy", "up", timeout=400)
-        assert restored.returncode == 0, restored.stderr[-3000:]
 
+    def test_a_config_update_reloads_every_replica_in_place(
+        self, pinned: Settings, other_version: tuple[Any, str]
+    ) -> None:
+        """Serve's declarative path: only user_config changes, the same two replicas reload."""
+        from serve_app.deploy import apply, replicas
 
-def test_a_config_update_reloads_every_replica_in_place(
-    rest: httpx.Client, settings: Settings, served: dict[str, Any]
-) -> None:
-    """Serve's declarative path: only user_config changes, the same two replicas reload."""
-    from serve_app.deploy import apply, replicas, wait_running
-
-    pinned = settings.model_copy(
-        update={"serve_min_replicas": 2, "serve_max_replicas": 2, "serve_poll_interval_s": 0.0}
-    )
-    client = mlflow.MlflowClient(settings.mlflow_tracking_uri)
-    before = str(client.get_model_version_by_alias(settings.model_name, "champion").version)
-    target = next(v["version"] for v in served["families"].values() if v["version"] != before)
-    health = f"http://127.0.0.1:{settings.serve_http_port}/health"
-    try:
-        apply(pinned, reload_generation=1)
-        wait_running(pinned, 2, 180)
+        client, target = other_version
         started = {r["replica_id"] for r in replicas(pinned)}
-        client.set_registered_model_alias(settings.model_name, "champion", target)
+        client.set_registered_model_alias(pinned.model_name, "champion", target)
         apply(pinned, reload_generation=2)
-        seen: dict[str, str] = {}
-        for _ in range(40):  # a new connection each time: HAProxy spreads them over replicas
-            answer = httpx.get(health, timeout=10).json()
-            seen[answer["replica"]] = answer["loaded"]["champion"]
+        seen = self.loaded_by_replica(pinned)
         assert set(seen) == started, (seen, started)  # the same replicas: no restart
         assert set(seen.values()) == {target}, seen  # the registry poll is off: reconfigure did it
-    finally:
-        client.set_registered_model_alias(settings.model_name, "champion", before)
-        rest.post("/models/reload")
-        restored = run_module(settings, "serve_app.deploy", "up", timeout=400)
-        assert restored.returncode == 0, restored.stderr[-3000:]
 
 
 def test_batch_scoring_on_s3_files(settings: Settings, trained: dict[str, Any]) -> None:
