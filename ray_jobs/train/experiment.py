@@ -17,7 +17,7 @@ import pandas as pd
 from features.evaluation import REGRESSION_METRICS, regression_metrics
 from features.models import build_model, suggest
 from features.schema import FEATURE_NAMES, TARGET
-from ray_jobs.train.progress import TRIAL_ERROR, AbortStopper, ProgressRelay, finished
+from ray_jobs.train.progress import TRIAL_ERROR, finished
 from ray_jobs.train.trials import trial_record
 
 log = logging.getLogger(__name__)
@@ -76,6 +76,7 @@ def family_tuner(
     from ray import tune
 
     from ray_jobs.train.searcher import WarmStartedOptunaSearch
+    from ray_jobs.train.tune_hooks import AbortStopper, ProgressRelay
 
     seed = int(settings["seed"])
     metric = settings["metric"]

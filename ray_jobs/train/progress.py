@@ -16,9 +16,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from ray.tune import Callback
-from ray.tune.stopper import Stopper
-
 log = logging.getLogger(__name__)
 
 TRIAL_ERROR = "trial_error"  # the result key of a trial that failed by itself (not its node)
@@ -37,20 +34,7 @@ _ABORTS: dict[str, threading.Event] = {}
 _PROGRESS: dict[tuple[str, str], TrialProgress] = {}
 
 
-class AbortStopper(Stopper):
-    """Ends a whole Tuner once its job's abort switch is set (another family failed)."""
-
-    def __init__(self, run_name: str) -> None:
-        self.run_name = run_name
-
-    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
-        return self.stop_all()
-
-    def stop_all(self) -> bool:
-        return _aborted(self.run_name)
-
-
-class TrialProgress(Callback):
+class TrialProgress:
     """Logs each finished trial with the family's best so far and hands it to `on_trial`.
 
     An error in `on_trial` (MLflow down, say) is kept rather than raised into Tune, which would
@@ -104,26 +88,12 @@ class TrialProgress(Callback):
         )
 
 
-class ProgressRelay(Callback):
-    """The callback Tune keeps: forwards to the family's live TrialProgress in this process."""
-
-    def __init__(self, run_name: str, family: str) -> None:
-        self.key = (run_name, family)
-
-    def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
-        live = _PROGRESS.get(self.key)
-        if live is not None:
-            live.on_trial_complete(iteration, trials, trial, **info)
-
-    def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
-        live = _PROGRESS.get(self.key)
-        if live is not None:
-            live.on_trial_error(iteration, trials, trial, **info)
-
-
 @contextmanager
-def reporting(progress: TrialProgress) -> Iterator[ProgressRelay]:
-    """The relay for `progress`, live while the family's Tuner runs."""
+def reporting(progress: TrialProgress) -> Iterator[Any]:
+    """The relay (`tune_hooks.ProgressRelay`) for `progress`, live while the family's Tuner
+    runs."""
+    from ray_jobs.train.tune_hooks import ProgressRelay
+
     key = (progress.run_name, progress.family)
     _PROGRESS[key] = progress
     try:
@@ -146,7 +116,12 @@ def abort_switch(run_name: str) -> Iterator[threading.Event]:
         _ABORTS.pop(run_name, None)
 
 
-def _aborted(run_name: str) -> bool:
+def live_progress(run_name: str, family: str) -> TrialProgress | None:
+    """The family's progress while its Tuner runs in this process."""
+    return _PROGRESS.get((run_name, family))
+
+
+def aborted(run_name: str) -> bool:
     event = _ABORTS.get(run_name)
     return event is not None and event.is_set()
 
@@ -159,7 +134,7 @@ def _abort(run_name: str) -> None:
 
 def raise_if_aborted(run_name: str, family: str) -> None:
     """Raise Cancelled when another family of the job has failed."""
-    if _aborted(run_name):
+    if aborted(run_name):
         raise Cancelled(f"{family} stopped: another family of the job failed")
 
 

@@ -85,7 +85,9 @@ def test_connecting_after_ray_was_imported_without_its_settings_fails_loudly() -
 def test_job_modules_do_not_import_ray_before_connecting() -> None:
     """A job's entry module imported ray at import (a Ray Data datasource at module level):
     every job run by hand with only .env then failed the check above."""
-    modules = ["ray_jobs.etl.job", "ray_jobs.batch_predict", "ray_jobs.monitor.job"]
+    modules = [
+        "ray_jobs.etl.job", "ray_jobs.train.job", "ray_jobs.batch_predict", "ray_jobs.monitor.job",
+    ]  # fmt: skip
     code = (
         "import sys\n" + "".join(f"import {m}\n" for m in modules) + "print('ray' in sys.modules)"
     )
