@@ -148,4 +148,6 @@ def haproxy_env(settings: Settings) -> dict[str, str]:
         "RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT": str(base + REPLICA_PORTS - 1),
         "RAY_SERVE_DIRECT_INGRESS_MIN_GRPC_PORT": str(base + REPLICA_PORTS),
         "RAY_SERVE_DIRECT_INGRESS_MAX_GRPC_PORT": str(base + 2 * REPLICA_PORTS - 1),
+        # Ray's 30 s default made every delete, redeploy and scale-down wait half a minute.
+        "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": str(settings.serve_drain_s),
     }

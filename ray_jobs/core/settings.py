@@ -105,6 +105,7 @@ class Settings(BaseSettings):
     serve_haproxy: bool = True
     serve_haproxy_stats_port: int = Field(8404, ge=1, le=65535)
     serve_haproxy_metrics_port: int = Field(9101, ge=1, le=65535)
+    serve_drain_s: float = Field(3, ge=0)
     # None: Serve places replicas freely; 1 on a multi-node cluster: one replica per node.
     serve_max_replicas_per_node: int | None = Field(None, ge=1)
     serve_replica_base_port: int = Field(30000, ge=1024, le=65435)
