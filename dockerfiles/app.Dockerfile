@@ -1,5 +1,6 @@
-# The project image: Ray head and workers, MLflow, and the one-shot jobs of docker-compose.yaml
-# (also the image the KubeRay manifests run). Installs exactly the local stack's lock.
+# The project image: Ray head and workers, MLflow, and the one-shot jobs of docker-compose.yaml;
+# also the image of the KubeRay manifests and of cluster.yaml's nodes. Installs the runtime lock
+# (requirements/lock.txt: no test or lint tools) and the project, gRPC stubs generated here.
 FROM python:3.11-slim-bookworm
 
 ARG UV_VERSION=0.13.9
@@ -9,7 +10,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     MLFLOW_DISABLE_TELEMETRY=true \
     DO_NOT_TRACK=1
 
-RUN pip install --no-cache-dir "uv==${UV_VERSION}" \
+# ssh and rsync: the Ray cluster launcher's autoscaler, inside the head's container, reaches the
+# worker nodes with them.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends openssh-client rsync \
+    && rm -rf /var/lib/apt/lists/* \
+    && pip install --no-cache-dir "uv==${UV_VERSION}" \
     && useradd --create-home --uid 1000 burnout
 WORKDIR /app
 

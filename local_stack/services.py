@@ -17,7 +17,7 @@ from local_stack import airflow_local, loopback, run_paths
 from local_stack.airflow_service import airflow_bin, airflow_env, airflow_home
 from local_stack.processes import console_script, http_ok
 from ray_jobs.core import ray_rules, s3
-from ray_jobs.core.errors import ServiceUnavailable
+from ray_jobs.core.errors import ConfigError, ServiceUnavailable
 from ray_jobs.core.polling import wait_until
 from ray_jobs.core.settings import Settings, child_env
 
@@ -167,8 +167,8 @@ def service_env(st: Settings, name: str) -> dict[str, str]:
             # project never uses; tracking, registry and artifacts do not need it.
             "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
             "MLFLOW_S3_ENDPOINT_URL": st.s3_endpoint_url,
-            "AWS_ACCESS_KEY_ID": st.s3_access_key.get_secret_value(),
-            "AWS_SECRET_ACCESS_KEY": st.s3_secret_key.get_secret_value(),
+            "AWS_ACCESS_KEY_ID": local_s3_keys(st)[0],
+            "AWS_SECRET_ACCESS_KEY": local_s3_keys(st)[1],
             "AWS_DEFAULT_REGION": st.s3_region,
         }
     if name == "ray" or name.startswith(WORKER_PREFIX):
@@ -194,6 +194,17 @@ def _pythonpath(site: str | None = None) -> str:
     return os.pathsep.join(filter(None, [site, root, os.environ.get("PYTHONPATH")]))
 
 
+def local_s3_keys(st: Settings) -> tuple[str, str]:
+    """The keys the local S3 server is configured with: required here, unlike on a cluster."""
+    keys = st.s3_keys()
+    if keys is None:
+        raise ConfigError(
+            "the local stack's S3 needs BURNOUT_S3_ACCESS_KEY and BURNOUT_S3_SECRET_KEY "
+            "(`make .env` writes them)"
+        )
+    return keys
+
+
 def _s3_identities(st: Settings) -> dict[str, object]:
     return {
         "identities": [
@@ -201,8 +212,8 @@ def _s3_identities(st: Settings) -> dict[str, object]:
                 "name": "burnout",
                 "credentials": [
                     {
-                        "accessKey": st.s3_access_key.get_secret_value(),
-                        "secretKey": st.s3_secret_key.get_secret_value(),
+                        "accessKey": local_s3_keys(st)[0],
+                        "secretKey": local_s3_keys(st)[1],
                     }
                 ],
                 "actions": ["Admin", "Read", "Write", "List", "Tagging"],

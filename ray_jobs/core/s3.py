@@ -68,8 +68,8 @@ def client(settings: Settings, attempts: int = 3, read_timeout: float = 60) -> A
     return boto3.client(
         "s3",
         endpoint_url=settings.s3_endpoint_url,
-        aws_access_key_id=settings.s3_access_key.get_secret_value(),
-        aws_secret_access_key=settings.s3_secret_key.get_secret_value(),
+        aws_access_key_id=keys[0] if (keys := settings.s3_keys()) else None,
+        aws_secret_access_key=keys[1] if keys else None,
         region_name=settings.s3_region,
         config=Config(
             connect_timeout=3,
@@ -83,8 +83,8 @@ def client(settings: Settings, attempts: int = 3, read_timeout: float = 60) -> A
 def arrow_fs(settings: Settings) -> pafs.S3FileSystem:
     """A pyarrow S3 file system for Ray Data reads and writes."""
     return pafs.S3FileSystem(
-        access_key=settings.s3_access_key.get_secret_value(),
-        secret_key=settings.s3_secret_key.get_secret_value(),
+        access_key=keys[0] if (keys := settings.s3_keys()) else None,
+        secret_key=keys[1] if keys else None,
         endpoint_override=settings.s3_endpoint_url,
         region=settings.s3_region,
         scheme="https" if settings.s3_endpoint_url.startswith("https") else "http",

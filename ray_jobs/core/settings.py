@@ -35,8 +35,10 @@ class Settings(BaseSettings):
     socket_dir: Path | None = None
     log_level: str = Field("INFO", pattern=r"(?i)^(debug|info|warning|error)$")
 
-    s3_access_key: SecretStr = Field(min_length=3)
-    s3_secret_key: SecretStr = Field(min_length=8)
+    # Static keys, or neither: boto3 and pyarrow then take the environment's credentials (an EC2
+    # instance profile, EKS pod identity / IRSA). The local stack's S3 needs keys.
+    s3_access_key: SecretStr | None = Field(None, min_length=3)
+    s3_secret_key: SecretStr | None = Field(None, min_length=8)
     s3_region: str = "us-east-1"
     s3_port: int = Field(9000, ge=1, le=65535)
     s3_internal_base_port: int = Field(9330, ge=1, le=55530)
@@ -122,6 +124,11 @@ class Settings(BaseSettings):
             self.mlflow_tracking_uri = f"http://{self.host}:{self.mlflow_port}"
         if not self.ray_address:
             self.ray_address = f"http://{self.host}:{self.ray_dashboard_port}"
+        if (self.s3_access_key is None) != (self.s3_secret_key is None):
+            raise ValueError(
+                "set both s3_access_key and s3_secret_key, or neither (credentials from the "
+                "environment: instance profile, pod identity)"
+            )
         if self.ray_num_cpus == 0 and self.ray_workers == 0:
             raise ValueError(
                 "ray_num_cpus is 0 (the head takes no work) and ray_workers is 0: nothing could "
@@ -144,6 +151,12 @@ class Settings(BaseSettings):
     def on_loopback(self) -> bool:
         """Everything binds loopback (the local stack), not a host other machines reach."""
         return self.host in LOOPBACK
+
+    def s3_keys(self) -> tuple[str, str] | None:
+        """(access key, secret key) in plain text, None to use the environment's credentials."""
+        if self.s3_access_key is None or self.s3_secret_key is None:
+            return None
+        return self.s3_access_key.get_secret_value(), self.s3_secret_key.get_secret_value()
 
     def api_token(self) -> str | None:
         """The Serve API token in plain text, or None when the API is open."""

@@ -22,12 +22,31 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name)
 
 
-def test_missing_keys_fail_with_one_line_naming_the_variables() -> None:
+def test_without_s3_keys_the_environments_credentials_are_used(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No static keys (a cluster whose nodes have an instance profile or pod identity): boto3 and
+    pyarrow take the environment's credentials; one key without the other is refused; the local
+    stack, whose S3 server is configured with keys, says which variables it needs."""
+    from local_stack.services import local_s3_keys
+    from ray_jobs.core import s3
+
+    settings = load_settings(_env_file=None, ray_auth_token="t" * 24)
+    assert settings.s3_keys() is None
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "from-the-environment")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "environment-secret")
+    credentials = s3.client(settings)._request_signer._credentials
+    assert credentials.access_key == "from-the-environment"
+    assert s3.arrow_fs(settings).region == settings.s3_region
     with pytest.raises(ConfigError) as info:
-        load_settings(_env_file=None)
-    message = str(info.value)
-    assert "BURNOUT_S3_ACCESS_KEY" in message and "BURNOUT_S3_SECRET_KEY" in message
-    assert "\n" not in message
+        load_settings(_env_file=None, s3_access_key="abcd", ray_auth_token="t" * 24)
+    assert "both s3_access_key and s3_secret_key, or neither" in str(info.value)
+    assert "\n" not in str(info.value)
+    with pytest.raises(ConfigError, match="BURNOUT_S3_ACCESS_KEY and BURNOUT_S3_SECRET_KEY"):
+        local_s3_keys(settings)
+    keyed = load_settings(_env_file=None, **KEYS)
+    assert local_s3_keys(keyed) == ("abcd", "secret-123")
+    assert s3.client(keyed)._request_signer._credentials.access_key == "abcd"
 
 
 def test_token_mode_requires_a_token() -> None:
