@@ -25,7 +25,12 @@ class Settings(BaseSettings):
     """
 
     model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX, env_file=".env", env_file_encoding="utf-8", extra="ignore"
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        # An empty variable means "the default": compose passes optional settings as ${X:-}.
+        env_ignore_empty=True,
     )
 
     host: str = "127.0.0.1"

@@ -208,11 +208,57 @@ def test_start_order_gives_each_service_what_it_needs() -> None:
 
     assert {"postgres", "minio-init"} <= needs("mlflow")
     assert {"mlflow", "minio"} <= needs("ray-head")
-    assert "ray-head" in needs("ray-worker") & needs("serve-deploy")
+    assert "ray-head" in needs("ray-worker")
     assert "minio-init" in needs("demo-data")
     for airflow in ("airflow-apiserver", "airflow-scheduler", "airflow-dag-processor"):
         assert {"postgres", "airflow-init"} <= needs(airflow), airflow
     assert "ray-head" in needs("airflow-scheduler"), "tasks run in the scheduler and submit to Ray"
+
+
+def test_the_head_declares_the_serve_application_itself() -> None:
+    """No one-shot deploy job: the head's command applies the Serve config, so a restarted head
+    container (restart: unless-stopped) comes back serving."""
+    head = SERVICES["ray-head"]
+    assert head["command"][:5] == ["python", "-m", "serve_app.on_head", "--", "ray"]
+    assert head["restart"] == "unless-stopped"
+    commands = {n: json.dumps(s.get("command", [])) for n, s in SERVICES.items()}
+    assert not [n for n, command in commands.items() if "serve_app.deploy" in command]
+
+
+# Settings only the local stack reads (its own ports, folders, worker nodes, HAProxy), the ones
+# compose fixes inside its network, and secrets only Airflow, Postgres or Grafana read.
+NOT_PASSED = {
+    "BURNOUT_S3_PORT", "BURNOUT_S3_INTERNAL_BASE_PORT", "BURNOUT_MLFLOW_PORT",
+    "BURNOUT_RAY_DASHBOARD_PORT", "BURNOUT_RAY_INTERNAL_BASE_PORT", "BURNOUT_RAY_NUM_CPUS",
+    "BURNOUT_RAY_OBJECT_STORE_MB", "BURNOUT_RAY_WORKERS", "BURNOUT_RAY_WORKER_OBJECT_STORE_MB",
+    "BURNOUT_SERVE_HTTP_PORT", "BURNOUT_SERVE_GRPC_PORT", "BURNOUT_AIRFLOW_PORT",
+    "BURNOUT_AIRFLOW_VENV", "BURNOUT_SERVE_HAPROXY", "BURNOUT_SERVE_HAPROXY_STATS_PORT",
+    "BURNOUT_SERVE_HAPROXY_METRICS_PORT", "BURNOUT_SERVE_DRAIN_S",
+    "BURNOUT_SERVE_REPLICA_BASE_PORT",
+    "BURNOUT_RAY_HEAD_NUM_CPUS", "BURNOUT_RAY_WORKER_NUM_CPUS", "BURNOUT_POSTGRES_PASSWORD",
+    "BURNOUT_AIRFLOW_JWT_SECRET", "BURNOUT_GRAFANA_ADMIN_PASSWORD",
+    "BURNOUT_AIRFLOW_ADMIN_PASSWORD", "BURNOUT_PIPELINE_SCHEDULE", "BURNOUT_SCORING_SCHEDULE",
+    "BURNOUT_MONITORING_SCHEDULE",
+}  # fmt: skip
+
+
+def test_every_setting_the_app_reads_reaches_its_containers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The Ray head and workers (jobs, Serve replicas) get every documented setting but the local
+    stack's own; an empty pass-through means the default (env_ignore_empty)."""
+    from ray_jobs.core.settings import load_settings
+
+    for name in ("ray-head", "ray-worker"):
+        env = _environment(SERVICES[name])
+        missing = _env_example_keys() - NOT_PASSED - set(env)
+        assert not missing, (name, sorted(missing))
+    monkeypatch.setenv("BURNOUT_SERVE_API_TOKEN", "")
+    monkeypatch.setenv("BURNOUT_SERVE_MAX_RECORDS", "")
+    settings = load_settings(
+        _env_file=None, s3_access_key="abcd", s3_secret_key="secret-123", ray_auth_token="t" * 24
+    )
+    assert settings.serve_api_token is None and settings.serve_max_records > 0
 
 
 def test_ray_workers_scale() -> None:
