@@ -261,6 +261,13 @@ def test_every_setting_the_app_reads_reaches_its_containers(
     assert settings.serve_api_token is None and settings.serve_max_records > 0
 
 
+def test_airflow_services_share_one_log_volume() -> None:
+    airflow = [n for n in SERVICES if n.startswith("airflow-") and n != "airflow-init"]
+    mounts = {n: set(SERVICES[n].get("volumes") or []) for n in airflow}
+    assert all("airflow-logs:/opt/airflow/logs" in m for m in mounts.values()), mounts
+    assert "airflow-logs" in COMPOSE["volumes"]
+
+
 def test_ray_workers_scale() -> None:
     worker = SERVICES["ray-worker"]
     assert "container_name" not in worker and "ports" not in worker
