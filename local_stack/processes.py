@@ -17,7 +17,6 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import psutil
 
 from ray_jobs.core.errors import BurnoutError
@@ -152,10 +151,3 @@ def console_script(name: str) -> str:
     if not found:
         raise BurnoutError(f"'{name}' is not installed: run `make install`")
     return found
-
-
-def http_ok(url: str, headers: dict[str, str] | None = None) -> bool:
-    try:
-        return httpx.get(url, headers=headers or {}, timeout=2.0).status_code == 200
-    except httpx.HTTPError:
-        return False

@@ -7,9 +7,9 @@ from typing import Any
 import httpx
 
 from local_stack import run_paths
-from local_stack.processes import http_ok
 from local_stack.services import WORKER_PREFIX, Service
 from ray_jobs.core.cluster import port_open
+from ray_jobs.core.polling import ray_dashboard_up
 from ray_jobs.core.settings import Settings
 
 
@@ -49,7 +49,7 @@ def ray_service(st: Settings) -> Service:
         ]
 
     def healthy() -> bool:
-        return http_ok(f"{st.ray_address}/api/version", st.ray_auth_headers())
+        return ray_dashboard_up(st)
 
     return Service(
         "ray",

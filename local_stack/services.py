@@ -15,10 +15,10 @@ from pathlib import Path
 
 from local_stack import airflow_local, loopback, run_paths
 from local_stack.airflow_service import airflow_bin, airflow_env, airflow_home
-from local_stack.processes import console_script, http_ok
+from local_stack.processes import console_script
 from ray_jobs.core import ray_rules, s3
 from ray_jobs.core.errors import ConfigError, ServiceUnavailable
-from ray_jobs.core.polling import wait_until
+from ray_jobs.core.polling import http_ok, wait_until
 from ray_jobs.core.settings import Settings, child_env
 
 log = logging.getLogger(__name__)
@@ -162,13 +162,14 @@ def service_env(st: Settings, name: str) -> dict[str, str]:
         return airflow_env(st)
     extra: dict[str, str] = {}
     if name == "mlflow":
+        access_key, secret_key = local_s3_keys(st)
         extra = {
             # MLflow's job runner (six huey consumers, ~1.8 GiB) serves GenAI features this
             # project never uses; tracking, registry and artifacts do not need it.
             "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
             "MLFLOW_S3_ENDPOINT_URL": st.s3_endpoint_url,
-            "AWS_ACCESS_KEY_ID": local_s3_keys(st)[0],
-            "AWS_SECRET_ACCESS_KEY": local_s3_keys(st)[1],
+            "AWS_ACCESS_KEY_ID": access_key,
+            "AWS_SECRET_ACCESS_KEY": secret_key,
             "AWS_DEFAULT_REGION": st.s3_region,
         }
     if name == "ray" or name.startswith(WORKER_PREFIX):
@@ -206,14 +207,15 @@ def local_s3_keys(st: Settings) -> tuple[str, str]:
 
 
 def _s3_identities(st: Settings) -> dict[str, object]:
+    access_key, secret_key = local_s3_keys(st)
     return {
         "identities": [
             {
                 "name": "burnout",
                 "credentials": [
                     {
-                        "accessKey": local_s3_keys(st)[0],
-                        "secretKey": local_s3_keys(st)[1],
+                        "accessKey": access_key,
+                        "secretKey": secret_key,
                     }
                 ],
                 "actions": ["Admin", "Read", "Write", "List", "Tagging"],

@@ -17,11 +17,10 @@ import sys
 import threading
 from typing import Annotated
 
-import httpx
 import typer
 
 from ray_jobs.core import cli
-from ray_jobs.core.polling import wait_until
+from ray_jobs.core.polling import ray_dashboard_up, wait_until
 from ray_jobs.core.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -29,23 +28,12 @@ log = logging.getLogger(__name__)
 HEAD_WAIT_S = 300.0
 
 
-def dashboard_up(settings: Settings) -> bool:
-    try:
-        reply = httpx.get(
-            f"{settings.ray_address.rstrip('/')}/api/version",
-            headers=settings.ray_auth_headers(), timeout=3,
-        )  # fmt: skip
-    except httpx.HTTPError:
-        return False
-    return reply.status_code == 200
-
-
 def declare_serve(settings: Settings, head: subprocess.Popen[bytes]) -> None:
     """Apply the Serve config once the head's dashboard answers; log, never raise: a head
     without the app is still a head (`python -m serve_app.deploy apply` by hand fixes it)."""
     from serve_app.deploy import apply
 
-    if not wait_until(lambda: head.poll() is not None or dashboard_up(settings), HEAD_WAIT_S):
+    if not wait_until(lambda: head.poll() is not None or ray_dashboard_up(settings), HEAD_WAIT_S):
         log.error("the head's dashboard did not answer in %.0f s: Serve not deployed", HEAD_WAIT_S)
         return
     if head.poll() is not None:
