@@ -32,13 +32,18 @@ class Owned:
     pid_file: Path
     log_file: Path
 
-    def pid(self) -> int | None:
-        """The PID if the recorded process is still alive and still ours."""
+    def _record(self) -> tuple[int, str] | None:
         try:
             record = json.loads(self.pid_file.read_text())
         except (FileNotFoundError, json.JSONDecodeError):
             return None
-        pid, marker = int(record["pid"]), str(record["marker"])
+        return int(record["pid"]), str(record["marker"])
+
+    def pid(self) -> int | None:
+        """The PID if the recorded process is still alive and still ours."""
+        if (record := self._record()) is None:
+            return None
+        pid, marker = record
         try:
             process = psutil.Process(pid)
             if process.status() == psutil.STATUS_ZOMBIE:
@@ -101,6 +106,33 @@ class Owned:
         self.pid_file.unlink(missing_ok=True)
         return pid is not None or bool(victims)
 
+    def how_it_ended(self) -> str:
+        """Why the recorded process is not running: its exit code or signal, when this process
+        started it and can still reap it; else only that it is gone."""
+        if (record := self._record()) is None:
+            return "it was never started"
+        try:
+            reaped, status = os.waitpid(record[0], os.WNOHANG)
+        except ChildProcessError:  # not our child, or reaped already (by subprocess)
+            return "its process is gone"
+        if reaped == 0:
+            return "its process is still running"
+        if os.WIFSIGNALED(status):
+            return f"its process was killed by {signal.Signals(os.WTERMSIG(status)).name}"
+        return f"its process exited with code {os.waitstatus_to_exitcode(status)}"
+
+    def dump_stacks(self, wait_s: float = 5.0) -> bool:
+        """Ask a running Python process started with `-X faulthandler` to write every thread's
+        stack to its log (SIGABRT, which also ends it); True if it was running."""
+        pid = self.pid()
+        if pid is None:
+            return False
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGABRT)
+        with contextlib.suppress(psutil.Error):
+            psutil.Process(pid).wait(timeout=wait_s)
+        return True
+
     def tail(self, lines: int = 20) -> str:
         """The end of the log, for error messages."""
         try:
@@ -113,7 +145,8 @@ class Owned:
 def _matching(needle: str) -> list[psutil.Process]:
     found = []
     for process in psutil.process_iter(["pid", "cmdline"]):
-        cmdline = " ".join(process.info.get("cmdline") or [])
+        # Padded, so that a needle ending in a space (`--port=1777 `) matches a whole last word.
+        cmdline = f" {' '.join(process.info.get('cmdline') or [])} "
         if needle in cmdline and process.pid != os.getpid():
             found.append(process)
     return found

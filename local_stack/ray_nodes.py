@@ -107,6 +107,8 @@ def ray_worker_service(st: Settings, index: int) -> Service:
         node_id_file.unlink(missing_ok=True)
         return [
             run_paths.ray_python(st),
+            "-X",
+            "faulthandler",  # so that a node stuck starting can be made to say where
             "-m",
             "local_stack.worker_node",
             f"--gcs={st.host}:{st.ray_gcs_port}",
@@ -135,8 +137,17 @@ def ray_worker_service(st: Settings, index: int) -> Service:
         f"--base-port={base}",
         argv,
         healthy,
+        # The node's raylet and agents (workers too) are found by their raylet port even if
+        # they left the process group, so that a restarted node can take its ports again.
+        stray_markers=(
+            f"--node_manager_port={raylet_port} ",
+            f"--node-manager-port={raylet_port} ",
+        ),
         stop_timeout_s=5.0,
-        # A node joins in ~5 s on a quiet machine; one CI run on a loaded one saw a worker still
-        # not joined (and silent) after 90 s, where it had joined in every other run.
-        start_timeout_s=180.0,
+        # A node joins in ~5 s on a quiet machine. Two CI runs on a loaded one saw a worker
+        # still silent (not even its first log line) after 90 and 180 s, where it joined in
+        # every other run: it is given 90 s, its stacks are dumped, and it is started again.
+        start_timeout_s=90.0,
+        start_attempts=2,
+        dumps_stacks=True,
     )

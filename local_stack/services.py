@@ -42,6 +42,10 @@ class Service:
     stop_signal: signal.Signals = signal.SIGTERM
     stop_timeout_s: float = 20.0
     start_timeout_s: float = 90.0
+    # Starts to try before giving up; a Python service started with `-X faulthandler` has its
+    # stacks written to its log (see Owned.dump_stacks) each time it is given up on.
+    start_attempts: int = 1
+    dumps_stacks: bool = False
 
 
 def s3_service(st: Settings) -> Service:

@@ -9,6 +9,8 @@ exactly those. Data (S3 objects, the MLflow database) lives under `<run_dir>` an
 from __future__ import annotations
 
 import logging
+import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import typer
@@ -93,24 +95,42 @@ class Stack:
                 f"{name}: port {service.port} on {self.settings.host} is taken by a process "
                 f"this stack did not start; stop it or choose another port in .env"
             )
+        for attempt in range(1, service.start_attempts + 1):
+            started = time.monotonic()
+            if self._start_and_wait(name, service, process):
+                break
+            why = self._why_not_healthy(name, service, process, time.monotonic() - started)
+            if attempt == service.start_attempts:
+                raise ServiceUnavailable(why)
+            log.warning("%s; starting it again (attempt %d)", why, attempt + 1)
+            self._down_one(name)
+        if service.after_start:
+            service.after_start()
+        log.info("%s is up at %s", name, service.url)
+
+    def _start_and_wait(self, name: str, service: Service, process: Owned) -> bool:
         if process.pid() is None:
             log.info("starting %s on %s", name, service.url)
             process.start(
                 service.argv(), service_env(self.settings, name), service.marker, self.run_dir
             )
-        if (
-            not wait_until(
-                lambda: service.healthy() or process.pid() is None, service.start_timeout_s
-            )
-            or not service.healthy()
-        ):
-            raise ServiceUnavailable(
-                f"{name} did not become healthy at {service.url}; log "
-                f"{process.log_file}:\n{process.tail()}"
-            )
-        if service.after_start:
-            service.after_start()
-        log.info("%s is up at %s", name, service.url)
+        return (
+            wait_until(lambda: service.healthy() or process.pid() is None, service.start_timeout_s)
+            and service.healthy()
+        )
+
+    def _why_not_healthy(self, name: str, service: Service, process: Owned, waited_s: float) -> str:
+        """What is known of a service that did not come up, for the error or the retry."""
+        if service.dumps_stacks and process.dump_stacks():
+            state = "it was still starting; its stacks are at the end of its log"
+        else:
+            state = process.how_it_ended()
+        load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+        return (
+            f"{name} did not become healthy at {service.url} in {waited_s:.0f} s "
+            f"({state}; load average {load}); log "
+            f"{process.log_file}:\n{process.tail(60)}"
+        )
 
     def down(self, names: tuple[str, ...] | None = None) -> None:
         """Stop the services this stack started, all at once; leave their data."""
