@@ -12,6 +12,7 @@ same rules.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import re
 from collections.abc import Callable
@@ -128,7 +129,10 @@ def to_number(
     raw: pd.Series, minimum: float | None, maximum: float | None, required: bool
 ) -> tuple[pd.Series, pd.Series]:
     """Parse numbers, checking the range; booleans are not numbers."""
-    if _plain_numbers(raw):
+    plain = _plain_numbers(raw)
+    if plain and (as_is := _numbers_as_is(raw, minimum, maximum, required)):
+        return as_is
+    if plain:
         # API records arrive as floats and None: nothing to strip, no booleans to refuse.
         text = raw.astype(object).where(raw.notna(), None)
         is_bool = pd.Series(False, index=raw.index)
@@ -160,6 +164,27 @@ def to_number(
     return values.where(errors.isna()), errors
 
 
+def _numbers_as_is(
+    raw: pd.Series, minimum: float | None, maximum: float | None, required: bool
+) -> tuple[pd.Series, pd.Series] | None:
+    """Plain numbers that all pass (finite, in range, present if required) as float64 without
+    errors, in one pass over an array; None when any fails (the rules then say why)."""
+    values = (
+        np.asarray(raw.to_numpy(), dtype=float)
+        if raw.dtype == object
+        else raw.to_numpy(dtype=float, na_value=np.nan)
+    )
+    missing = np.isnan(values)
+    present = values[~missing]
+    if (required and missing.any()) or not np.isfinite(present).all():
+        return None
+    if (minimum is not None and (present < minimum).any()) or (
+        maximum is not None and (present > maximum).any()
+    ):
+        return None
+    return pd.Series(values, index=raw.index), _none(raw.index)
+
+
 def _plain_numbers(raw: pd.Series) -> bool:
     """True when every cell is an int, a float or missing (never a string or a boolean)."""
     if pd.api.types.is_float_dtype(raw.dtype) or pd.api.types.is_integer_dtype(raw.dtype):
@@ -169,10 +194,37 @@ def _plain_numbers(raw: pd.Series) -> bool:
     return set(map(type, raw.to_numpy(dtype=object))) <= _NUMBER_TYPES
 
 
+def _as_is(
+    raw: pd.Series, required: bool, fits: Callable[[Any], bool]
+) -> tuple[pd.Series, pd.Series] | None:
+    """A column already in its clean form, unchanged and without errors; None if any cell is not.
+
+    An API client's records mostly are (canonical categories, ISO dates, stripped ids): checking
+    each distinct value once costs a fraction of running the rules, which would return the same
+    cells (`fits` must accept only values the rules keep as they are, with no error).
+    """
+    if raw.dtype != object:
+        return None
+    try:
+        distinct = set(raw.to_numpy())
+    except TypeError:  # an unhashable cell (a list, say): the rules say what is wrong with it
+        return None
+    if None in distinct:
+        if required:
+            return None
+        distinct.discard(None)
+    if not all(map(fits, distinct)):
+        return None
+    return raw, _none(raw.index)
+
+
 def to_category(
     raw: pd.Series, categories: tuple[str, ...], required: bool
 ) -> tuple[pd.Series, pd.Series]:
     """Match categories case-insensitively and return them in their canonical spelling."""
+    canonical = frozenset(categories)
+    if as_is := _as_is(raw, required, lambda v: type(v) is str and v in canonical):
+        return as_is
     text = normalize_text(raw)
     lookup = {c.lower(): c for c in categories}
     # A non-string cell (mixed input) is unknown, like a misspelt category.
@@ -188,6 +240,8 @@ def to_category(
 
 def to_iso_date(raw: pd.Series, required: bool) -> tuple[pd.Series, pd.Series]:
     """Parse ISO dates (YYYY-MM-DD, a time part is tolerated) into 'YYYY-MM-DD' strings."""
+    if as_is := _as_is(raw, required, _plain_iso_day):
+        return as_is
     text = _as_text(normalize_text(raw))
     iso_shaped = _per_cell_or_column(
         text, lambda t: t.match(_ISO_DATE.pattern, na=False), lambda v: bool(_ISO_DATE.match(v))
@@ -217,6 +271,8 @@ def to_iso_date(raw: pd.Series, required: bool) -> tuple[pd.Series, pd.Series]:
 
 def to_identifier(raw: pd.Series, required: bool) -> tuple[pd.Series, pd.Series]:
     """Identifiers are non-empty strings of bounded length."""
+    if as_is := _as_is(raw, required, _plain_identifier):
+        return as_is
     text = _as_text(normalize_text(raw))
     present = text.notna()
     too_long = present & (text.str.len() > MAX_ID_LENGTH)
@@ -225,6 +281,23 @@ def to_identifier(raw: pd.Series, required: bool) -> tuple[pd.Series, pd.Series]
         _messages(~present, "missing", raw.index) if required else _none(raw.index),
     )
     return _objects(text.where(errors.isna())), errors
+
+
+def _plain_iso_day(value: Any) -> bool:
+    """A 'YYYY-MM-DD' string of a real day in the accepted range (kept as it is)."""
+    if type(value) is not str or len(value) != _ISO_DAY or not value.isascii():
+        return False
+    if not _ISO_DATE.match(value):
+        return False
+    try:
+        day = dt.date.fromisoformat(value)
+    except ValueError:
+        return False
+    return day >= EARLIEST_JOINING_DATE and day.year <= _LATEST_JOINING_YEAR
+
+
+def _plain_identifier(value: Any) -> bool:
+    return type(value) is str and 0 < len(value) <= MAX_ID_LENGTH and value == value.strip()
 
 
 def _none(index: pd.Index) -> pd.Series:

@@ -29,6 +29,7 @@ from serve_app.predictor import (
     registry_loader,
 )
 from serve_app.replica_metrics import ReplicaMetrics
+from serve_app.server_timing import stage
 
 log = logging.getLogger(__name__)
 
@@ -96,9 +97,10 @@ class BurnoutService(GrpcMethods):
         except InvalidInput as error:
             self.metrics.invalid(error)
             raise
-        self.metrics.served(predictions, protocol, explain)
-        if self.inference_log is not None:
-            self.inference_log.add(records, predictions, protocol)
+        with stage("log"):
+            self.metrics.served(predictions, protocol, explain)
+            if self.inference_log is not None:
+                self.inference_log.add(records, predictions, protocol)
         return predictions
 
     async def _predict(
@@ -113,8 +115,12 @@ class BurnoutService(GrpcMethods):
             frame = self.service.frame(records)
             return await asyncio.to_thread(self.service.predict_frame, frame, model, True)
         if len(records) > BULK_ROWS:
-            return self.service.predict_frame(self.service.frame(records), model)
-        result = await self._batched((records, model))
+            with stage("validate"):
+                frame = self.service.frame(records)
+            with stage("model"):
+                return self.service.predict_frame(frame, model)
+        with stage("batch"):  # waiting for the batch, then validating and predicting it
+            result = await self._batched((records, model))
         if isinstance(result, InvalidInput):
             raise result
         return result

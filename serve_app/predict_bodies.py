@@ -8,15 +8,17 @@ anything pydantic must judge) goes on to the route unchanged.
 
 from __future__ import annotations
 
+import time
 from typing import Any, Protocol
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
-from serve_app import columnar
+from serve_app import columnar, server_timing
 from serve_app.error_codes import TABLE
 from serve_app.http_answers import error_response, predictions_json
 from serve_app.plain_json import plain_records
+from serve_app.server_timing import stage
 
 MAX_ALIAS = 64  # as the route's `model` query parameter
 _TRUE = {"true", "1", "yes", "on"}
@@ -35,24 +37,37 @@ def install(app: FastAPI, backend: Predictor) -> None:
     async def predict_bodies(request: Request, call_next: Any) -> Any:
         if request.method != "POST" or request.url.path != "/predict":
             return await call_next(request)
-        content_type = request.headers.get("content-type")
-        kind = columnar.format_of(content_type)
-        if kind is not None:
-            return await _columnar(request, backend, kind)
-        alias = request.query_params.get("model")
-        if (
-            _base(content_type) != "application/json"
-            or "explain" in request.query_params
-            or (alias is not None and len(alias) > MAX_ALIAS)
-        ):
-            return await call_next(request)
-        records = plain_records(await request.body())
-        if records is None:
-            return await call_next(request)  # Starlette hands the read body on to the route
-        try:
-            predictions = await backend.predict(records, alias, False, "rest")
-        except tuple(TABLE) as failure:
-            return error_response(failure)
+        started = time.perf_counter()
+        with server_timing.collecting() as spans:
+            response = await _answer(request, call_next, backend)
+        app_ms = (time.perf_counter() - started) * 1000
+        response.headers[server_timing.HEADER] = server_timing.header(spans, app_ms)
+        return response
+
+
+async def _answer(request: Request, call_next: Any, backend: Predictor) -> Any:
+    content_type = request.headers.get("content-type")
+    kind = columnar.format_of(content_type)
+    if kind is not None:
+        return await _columnar(request, backend, kind)
+    alias = request.query_params.get("model")
+    if (
+        _base(content_type) != "application/json"
+        or "explain" in request.query_params
+        or (alias is not None and len(alias) > MAX_ALIAS)
+    ):
+        return await call_next(request)
+    with stage("read"):
+        body = await request.body()
+    with stage("parse"):
+        records = plain_records(body)
+    if records is None:
+        return await call_next(request)  # Starlette hands the read body on to the route
+    try:
+        predictions = await backend.predict(records, alias, False, "rest")
+    except tuple(TABLE) as failure:
+        return error_response(failure)
+    with stage("encode"):
         return predictions_json(predictions)
 
 
@@ -61,13 +76,17 @@ async def _columnar(request: Request, backend: Predictor, kind: str) -> Response
     try:
         if request.query_params.get("explain", "").lower() in _TRUE:
             raise columnar.explain_refused()
-        records = columnar.decode(await request.body(), kind)
+        with stage("read"):
+            body = await request.body()
+        with stage("parse"):
+            records = columnar.decode(body, kind)
         predictions = await backend.predict(
             records, request.query_params.get("model"), False, "rest"
         )
     except tuple(TABLE) as failure:
         return error_response(failure)
-    return Response(columnar.encode(predictions, kind), media_type=kind)
+    with stage("encode"):
+        return Response(columnar.encode(predictions, kind), media_type=kind)
 
 
 def _base(content_type: str | None) -> str:
