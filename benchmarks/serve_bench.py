@@ -37,6 +37,7 @@ from features.synthetic import generate
 from ray_jobs.core import cli, tracking
 from ray_jobs.core.errors import ServiceUnavailable
 from ray_jobs.core.settings import Settings, child_env, get_settings
+from serve_app import server_timing
 from serve_app.columnar import PARQUET
 from serve_app.deploy import wait_healthy
 from serve_app.predictor import registry_loader
@@ -115,10 +116,11 @@ def bulk(
     url = f"http://{settings.host}:{settings.serve_http_port}/predict?model={alias}"
     body = json.dumps({"records": records}).encode()
     rows = len(records)
+    stages: dict[str, dict[str, float]] = {}
     times = {
-        "serve_s": _posts(url, body, "application/json", rows, repeats),
+        "serve_s": _posts(url, body, "application/json", rows, repeats, stages),
         "pydantic_s": _posts(url + "&explain=false", body, "application/json", rows, repeats),
-        "parquet_s": _posts(url, _parquet(records), PARQUET, rows, repeats),
+        "parquet_s": _posts(url, _parquet(records), PARQUET, rows, repeats, stages),
     }
     # The same registry loader as the Serve replicas: the pipeline the alias names.
     pipeline = registry_loader(settings.mlflow_tracking_uri, settings.model_name)(alias).model
@@ -129,13 +131,28 @@ def bulk(
         pipeline.predict(pd.DataFrame.from_records(records))
         if attempt:
             local.append(time.perf_counter() - started)
-    return {**times, "in_process_s": statistics.median(local), "alias": alias, "rows": rows}
+    return {
+        **times,
+        "in_process_s": statistics.median(local),
+        "alias": alias,
+        "rows": rows,
+        "stages": stages,
+    }
 
 
-def _posts(url: str, body: bytes, content_type: str, rows: int, repeats: int) -> float:
+def _posts(
+    url: str,
+    body: bytes,
+    content_type: str,
+    rows: int,
+    repeats: int,
+    stages: dict[str, dict[str, float]] | None = None,
+) -> float:
     """Median seconds until the whole answer is in (the first call is a warm-up); the client's
-    own parsing of the answer is not the server's time. The answer must have `rows` rows."""
+    own parsing of the answer is not the server's time. The answer must have `rows` rows.
+    `stages` gets the median of each Server-Timing stage, and of the client's own total."""
     took: list[float] = []
+    timings: list[dict[str, float]] = []
     with httpx.Client(timeout=120, headers={"content-type": content_type}) as client:
         for attempt in range(repeats + 1):
             started = time.perf_counter()
@@ -144,6 +161,10 @@ def _posts(url: str, body: bytes, content_type: str, rows: int, repeats: int) ->
             response.raise_for_status()
             if attempt:
                 took.append(seconds)
+                timing = server_timing.parse(response.headers.get(server_timing.HEADER, ""))
+                timings.append({**timing, "client": seconds * 1000})
+    if stages is not None:
+        stages[content_type] = {k: statistics.median(t[k] for t in timings) for k in timings[0]}
     if content_type == PARQUET:
         count = pq.read_metadata(io.BytesIO(response.content)).num_rows
     else:
@@ -247,8 +268,29 @@ def report(
     ]
     for name, value in ratios(results, bulk_times).items():
         lines.append(f"| {name} | {_met(name, value)} |")
-    lines += ["", f"![serving benchmark]({picture.name})"]
+    lines += ["", *_stage_table(bulk_times["stages"]), "", f"![serving benchmark]({picture.name})"]
     return "\n".join(lines)
+
+
+def _stage_table(stages: dict[str, dict[str, float]]) -> list[str]:
+    """Where a bulk request's time went (the replica's Server-Timing header, medians in ms);
+    `outside` is the client's total minus the app's: HTTP, HAProxy and Serve's routing."""
+    kinds = list(stages)
+    names = list(dict.fromkeys(n for kind in kinds for n in stages[kind] if n != "client"))
+    lines = [
+        "Where a bulk request's time goes (ms, medians; the replica's `Server-Timing` header):",
+        "",
+        "| stage | " + " | ".join(kinds) + " |",
+        "|---|" + "---|" * len(kinds),
+    ]
+    for name in [*names, "outside", "client"]:
+        cells = []
+        for kind in kinds:
+            row = stages[kind]
+            value = row["client"] - row.get("app", 0.0) if name == "outside" else row.get(name)
+            cells.append("-" if value is None else f"{value:.1f}")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def _bulk_note(bulk_times: dict[str, Any]) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 from typing import Any
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from pyarrow import csv
@@ -60,8 +61,12 @@ def format_of(content_type: str | None) -> str | None:
     return base if base in FORMATS else None
 
 
-def decode(body: bytes, kind: str) -> list[dict[str, Any]]:
-    """The body's rows as wire records (canonical names; a null cell is None)."""
+def decode(body: bytes, kind: str) -> pd.DataFrame:
+    """The body's rows as a frame of raw cells under the canonical names, one column per field
+    present: text as Python strings (None for null), numbers as NumPy numbers (NaN for null).
+
+    Column by column, never a dict per row: the validation rules take the columns as they are.
+    """
     try:
         table = _read(body, kind)
     except (pa.ArrowException, OSError, ValueError) as error:
@@ -80,7 +85,12 @@ def decode(body: bytes, kind: str) -> list[dict[str, Any]]:
         names[column] = name
     if table.num_rows == 0:
         raise _invalid("body", "no rows")
-    return table.rename_columns([names[c] for c in table.column_names]).to_pylist()
+    columns = {}
+    for column in table.column_names:
+        values = table.column(column).to_numpy(zero_copy_only=False)
+        # Object arrays stay object (pandas would infer its string dtype, a slower rule path).
+        columns[names[column]] = pd.Series(values, dtype=object if values.dtype == object else None)
+    return pd.DataFrame(columns, copy=False)
 
 
 def encode(predictions: list[dict[str, Any]], kind: str) -> bytes:

@@ -22,12 +22,7 @@ from serve_app.batch_wait import AdaptiveWait
 from serve_app.grpc_api import BULK_ROWS, GrpcMethods
 from serve_app.inference_log import from_options as inference_log_from_options
 from serve_app.options import autoscaling, options_from_settings
-from serve_app.predictor import (
-    LoadedModel,
-    Loader,
-    PredictionService,
-    registry_loader,
-)
+from serve_app.predictor import LoadedModel, Loader, PredictionService, Records, registry_loader
 from serve_app.replica_metrics import ReplicaMetrics
 from serve_app.server_timing import stage
 
@@ -86,7 +81,7 @@ class BurnoutService(GrpcMethods):
 
     async def predict(
         self,
-        records: list[dict[str, Any]],
+        records: Records,
         alias: str | None,
         explain: bool = False,
         protocol: str = "rest",
@@ -104,7 +99,7 @@ class BurnoutService(GrpcMethods):
         return predictions
 
     async def _predict(
-        self, records: list[dict[str, Any]], alias: str | None, explain: bool
+        self, records: Records, alias: str | None, explain: bool
     ) -> list[dict[str, Any]]:
         self.service.check_size(records)
         model = self.service.model(alias)
@@ -114,7 +109,7 @@ class BurnoutService(GrpcMethods):
             self.service.check_explain_size(records)
             frame = self.service.frame(records)
             return await asyncio.to_thread(self.service.predict_frame, frame, model, True)
-        if len(records) > BULK_ROWS:
+        if len(records) > BULK_ROWS or not isinstance(records, list):  # a frame: a file's rows
             with stage("validate"):
                 frame = self.service.frame(records)
             with stage("model"):

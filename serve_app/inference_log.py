@@ -37,8 +37,9 @@ WARN_EVERY_S = 30.0
 Writer = Callable[[str, bytes], None]
 # (rows written, rows dropped) since the last call; for the replica's metrics
 Counts = Callable[[int, int], None]
-# One answered request: (records, predictions, protocol, served at)
-Batch = tuple[list[dict[str, Any]], list[dict[str, Any]], str, dt.datetime]
+# One answered request: (records or a columnar body's frame, predictions, protocol, served at)
+Batch = tuple[Any, list[dict[str, Any]], str, dt.datetime]
+_TEXT = ("employee_id", "date_of_joining", "gender", "company_type", "wfh_setup_available")
 
 
 def inference_key(served_at: dt.datetime, replica: str, sequence: int) -> str:
@@ -76,11 +77,9 @@ class InferenceLog:
         self._thread.start()
         return self
 
-    def add(
-        self, records: list[dict[str, Any]], predictions: list[dict[str, Any]], protocol: str
-    ) -> None:
+    def add(self, records: Any, predictions: list[dict[str, Any]], protocol: str) -> None:
         """Queue one answered request; never raises, never waits on S3, builds no rows."""
-        if self.fraction <= 0 or not records:
+        if self.fraction <= 0 or len(records) == 0:
             return
         now = dt.datetime.now(dt.UTC)
         with self._lock:
@@ -145,7 +144,25 @@ class InferenceLog:
 def _sampled(batch: Batch, fraction: float) -> Batch:
     records, predictions, protocol, served_at = batch
     keep = [i for i in range(len(records)) if random.random() < fraction]
-    return [records[i] for i in keep], [predictions[i] for i in keep], protocol, served_at
+    kept = [records[i] for i in keep] if isinstance(records, list) else records.iloc[keep]
+    return kept, [predictions[i] for i in keep], protocol, served_at
+
+
+def _cells(records: Any, name: str) -> list[Any]:
+    """One field of a batch's rows as the log stores it: records' values as sent; a frame's
+    (a columnar body, where an id may be a number) as text or float, None for missing."""
+    if isinstance(records, list):
+        return [r.get(name) for r in records]
+    if name not in records:
+        return [None] * len(records)
+    import pandas as pd
+
+    column = records[name]
+    if name in _TEXT:
+        column = column.astype(str).where(column.notna(), None)
+    else:
+        column = pd.to_numeric(column, errors="coerce")
+    return column.astype(object).where(column.notna(), None).tolist()
 
 
 def _parquet(batches: list[Batch]) -> bytes:
@@ -153,10 +170,11 @@ def _parquet(batches: list[Batch]) -> bytes:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    records = [r for batch in batches for r in batch[0]]
     predictions = [p for batch in batches for p in batch[1]]
     models = [p["model"] for p in predictions]
-    columns: dict[str, list[Any]] = {n: [r.get(n) for r in records] for n in FEATURE_NAMES}
+    columns: dict[str, list[Any]] = {
+        n: [cell for batch in batches for cell in _cells(batch[0], n)] for n in FEATURE_NAMES
+    }
     columns["burn_rate"] = [p["burn_rate"] for p in predictions]
     columns["risk_level"] = [p["risk_level"] for p in predictions]
     for part in ("name", "alias", "version"):
@@ -173,8 +191,7 @@ def schema() -> Any:
     """The log's Arrow schema (built on use: pyarrow is imported lazily)."""
     import pyarrow as pa
 
-    text = {"employee_id", "date_of_joining", "gender", "company_type", "wfh_setup_available"}
-    fields = [pa.field(n, pa.string() if n in text else pa.float64()) for n in FEATURE_NAMES]
+    fields = [pa.field(n, pa.string() if n in _TEXT else pa.float64()) for n in FEATURE_NAMES]
     fields += [
         pa.field("burn_rate", pa.float64()),
         pa.field("risk_level", pa.string()),

@@ -18,6 +18,7 @@ from serve_app import columnar, server_timing
 from serve_app.error_codes import TABLE
 from serve_app.http_answers import error_response, predictions_json
 from serve_app.plain_json import plain_records
+from serve_app.predictor import Records
 from serve_app.server_timing import stage
 
 MAX_ALIAS = 64  # as the route's `model` query parameter
@@ -28,7 +29,7 @@ class Predictor(Protocol):
     """What the middleware needs of the backend (serve_app.rest.Backend has it)."""
 
     async def predict(
-        self, records: list[dict[str, Any]], alias: str | None, explain: bool, protocol: str
+        self, records: Records, alias: str | None, explain: bool, protocol: str
     ) -> list[dict[str, Any]]: ...
 
 

@@ -24,6 +24,9 @@ from ray_jobs.core.errors import InvalidInput, ModelUnavailable, NotFound, TooLa
 
 log = logging.getLogger(__name__)
 
+# Raw input rows: wire records, or the columns of a columnar body (serve_app.columnar.decode).
+Records = list[dict[str, Any]] | pd.DataFrame
+
 
 @dataclass(frozen=True)
 class LoadedModel:
@@ -130,14 +133,14 @@ class PredictionService:
                 "scoring with --explain for more"
             )
 
-    def check_size(self, records: list[dict[str, Any]]) -> None:
+    def check_size(self, records: Records) -> None:
         if len(records) > self.max_records:
             raise TooLarge(
                 f"{len(records)} records in one request; the limit is {self.max_records} "
                 "(BURNOUT_SERVE_MAX_RECORDS); use POST /predict/stream or the batch scoring job"
             )
 
-    def frame(self, records: list[dict[str, Any]], prefix: str = "records") -> pd.DataFrame:
+    def frame(self, records: Records, prefix: str = "records") -> pd.DataFrame:
         """Validate raw records with the features rules; InvalidInput names every bad field."""
         self.check_size(records)
         clean, errors = _check(records)
@@ -207,10 +210,13 @@ class PredictionService:
         return self.predict_frame(frame, self.model(alias), explain)
 
 
-def _check(records: list[dict[str, Any]]) -> tuple[pd.DataFrame, list[tuple[int, str, str]]]:
+def _check(records: Records) -> tuple[pd.DataFrame, list[tuple[int, str, str]]]:
     """Cleaned frame and (row, field, message) for every rule a record breaks."""
-    raw = pd.DataFrame.from_records(records, columns=list(FEATURE_NAMES))
-    checked = validate(raw.astype(object), require_target=False, require_id=False)
+    if isinstance(records, pd.DataFrame):
+        raw = records.reset_index(drop=True)  # errors are numbered by position
+    else:
+        raw = pd.DataFrame.from_records(records, columns=list(FEATURE_NAMES)).astype(object)
+    checked = validate(raw, require_target=False, require_id=False)
     errors: list[tuple[int, str, str]] = []
     if not checked.valid.all():
         for row, column in zip(*np.where(checked.errors.notna().to_numpy()), strict=True):

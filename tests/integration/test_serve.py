@@ -19,6 +19,7 @@ from features.risk import risk_level
 from ray_jobs.core.settings import Settings
 from serve_app.client import camel
 from serve_app.protos import burnout_pb2 as pb
+from serve_app.server_timing import parse as parse_timing
 from tests.conftest import run_module
 from tests.integration.conftest import GQL_PREDICT, RECORDS, graphql, metadata, to_proto
 
@@ -58,6 +59,10 @@ def test_predict_raw_records_with_missing_values(rest: httpx.Client) -> None:
     assert all(0 <= r <= 1 for r in rates) and rates[0] > rates[1]
     assert [p["risk_level"] for p in body["predictions"]] == list(risk_level(rates))
     assert body["model"]["alias"] == "champion"
+    # Two records go through the micro-batch: its wait, validation and model are one stage.
+    timing = parse_timing(response.headers["server-timing"])
+    assert {"read", "parse", "batch", "log", "encode", "app"} <= timing.keys(), timing
+    assert timing["app"] >= timing["batch"] > 0
 
 
 def test_predict_accepts_raw_csv_names(rest: httpx.Client) -> None:
@@ -159,8 +164,11 @@ def test_columnar_bodies_score_like_json_and_answer_in_their_format(
     assert [a["burn_rate"] for a in answer] == pytest.approx([e["burn_rate"] for e in expected])
     assert [a["risk_level"] for a in answer] == [e["risk_level"] for e in expected]
     assert {a["model_alias"] for a in answer} == {"champion"}
+    timing = parse_timing(response.headers["server-timing"])  # a file's rows: no micro-batch
+    assert {"read", "parse", "validate", "model", "log", "encode", "app"} <= timing.keys()
+    assert timing["app"] >= timing["validate"] + timing["model"] > 0, timing
     if kind != "text/csv":  # a CSV cell has no type: Arrow reads "3" as a number
-        assert decode(body, kind)[0]["designation"] == str(records[0]["designation"])
+        assert decode(body, kind)["designation"][0] == str(records[0]["designation"])
 
 
 def encode_table(table: Any, kind: str) -> bytes:

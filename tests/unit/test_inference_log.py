@@ -92,3 +92,44 @@ def test_the_background_thread_flushes_on_its_own() -> None:
         assert store.objects
     finally:
         log.close()
+
+
+def test_a_columnar_body_is_logged_like_records_in_the_same_file() -> None:
+    import numpy as np
+    import pandas as pd
+
+    store = Store()
+    log = InferenceLog(store, "r", fraction=1.0, max_rows=6)
+    # A CSV body's columns: ids read as numbers, a missing number as NaN, no date column.
+    frame = pd.DataFrame(
+        {"employee_id": [7, 8, 9], "gender": ["Male", None, "Female"], "designation": [2, 3, 4],
+         "mental_fatigue_score": [np.nan, 5.0, 6.5]}
+    )  # fmt: skip
+    log.add([RECORD], [PREDICTION], "grpc")
+    log.add(frame, [PREDICTION] * 3, "rest")
+    log.add(frame, [PREDICTION] * 3, "rest")  # over max_rows: its first 2 rows are kept
+    assert log.dropped == 1
+    assert log.flush() == 6
+    (body,) = store.objects.values()
+    rows = pq.read_table(io.BytesIO(body)).to_pylist()
+    assert rows[0]["employee_id"] == "e1" and rows[0]["protocol"] == "grpc"
+    logged = rows[1:4]
+    assert [r["employee_id"] for r in logged] == ["7", "8", "9"]
+    assert [r["gender"] for r in logged] == ["Male", None, "Female"]
+    assert [r["mental_fatigue_score"] for r in logged] == [None, 5.0, 6.5]
+    assert [r["date_of_joining"] for r in logged] == [None] * 3
+    assert [r["employee_id"] for r in rows[4:]] == ["7", "8"]
+
+
+def test_a_sampled_columnar_body_keeps_its_rows_whole() -> None:
+    import pandas as pd
+
+    store = Store()
+    log = InferenceLog(store, "r", fraction=0.5)
+    frame = pd.DataFrame({"employee_id": [str(i) for i in range(400)], "designation": range(400)})
+    predictions = [{**PREDICTION, "employee_id": str(i)} for i in range(400)]
+    log.add(frame, predictions, "rest")
+    assert 120 <= log.flush() <= 280
+    (body,) = store.objects.values()
+    rows = pq.read_table(io.BytesIO(body)).to_pylist()
+    assert all(float(r["employee_id"]) == r["designation"] for r in rows)
