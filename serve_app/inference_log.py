@@ -148,21 +148,26 @@ def _sampled(batch: Batch, fraction: float) -> Batch:
     return kept, [predictions[i] for i in keep], protocol, served_at
 
 
-def _cells(records: Any, name: str) -> list[Any]:
-    """One field of a batch's rows as the log stores it: records' values as sent; a frame's
-    (a columnar body, where an id may be a number) as text or float, None for missing."""
-    if isinstance(records, list):
-        return [r.get(name) for r in records]
-    if name not in records:
-        return [None] * len(records)
-    import pandas as pd
+def _cells(records: Any, name: str, kind: Any) -> Any:
+    """One field of a batch's rows as an Arrow array of the log's type: records' values as
+    sent; a frame's (a columnar body) converted column-wise, an id read as a number as text."""
+    import pyarrow as pa
 
+    if isinstance(records, list):
+        return pa.array([r.get(name) for r in records], type=kind)
+    if name not in records:
+        return pa.nulls(len(records), type=kind)
     column = records[name]
-    if name in _TEXT:
-        column = column.astype(str).where(column.notna(), None)
-    else:
-        column = pd.to_numeric(column, errors="coerce")
-    return column.astype(object).where(column.notna(), None).tolist()
+    try:
+        return pa.array(column.to_numpy(), type=kind, from_pandas=True)  # NaN and None: null
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # numbers in a text field, text in a number's
+        import pandas as pd
+
+        if pa.types.is_string(kind):
+            column = column.astype(str).where(column.notna(), None)
+        else:
+            column = pd.to_numeric(column, errors="coerce")
+        return pa.array(column.to_numpy(), type=kind, from_pandas=True)
 
 
 def _parquet(batches: list[Batch]) -> bytes:
@@ -170,10 +175,12 @@ def _parquet(batches: list[Batch]) -> bytes:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    fields = schema()
     predictions = [p for batch in batches for p in batch[1]]
     models = [p["model"] for p in predictions]
-    columns: dict[str, list[Any]] = {
-        n: [cell for batch in batches for cell in _cells(batch[0], n)] for n in FEATURE_NAMES
+    columns: dict[str, Any] = {
+        n: pa.concat_arrays([_cells(b[0], n, fields.field(n).type) for b in batches])
+        for n in FEATURE_NAMES
     }
     columns["burn_rate"] = [p["burn_rate"] for p in predictions]
     columns["risk_level"] = [p["risk_level"] for p in predictions]
@@ -181,7 +188,7 @@ def _parquet(batches: list[Batch]) -> bytes:
         columns[f"model_{part}"] = [m[part] for m in models]
     for name, at in (("protocol", 2), ("served_at", 3)):
         columns[name] = [value for b in batches for value in [b[at]] * len(b[0])]
-    table = pa.Table.from_pydict(columns, schema=schema())
+    table = pa.Table.from_pydict(columns, schema=fields)
     sink = io.BytesIO()
     pq.write_table(table, sink, compression="zstd")
     return sink.getvalue()
