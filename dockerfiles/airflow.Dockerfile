@@ -10,7 +10,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 RUN pip install --no-cache-dir "uv==${UV_VERSION}" \
     && useradd --create-home --uid 50000 airflow \
-    && mkdir -p /opt/airflow/auth /opt/airflow/logs \
+    && mkdir -p /opt/airflow/logs \
     && chown -R airflow /opt/airflow
 WORKDIR /app
 
@@ -23,6 +23,7 @@ COPY ray_jobs ray_jobs
 COPY serve_app serve_app
 RUN uv pip install --system --no-cache --no-deps -e .
 COPY airflow/dags /opt/airflow/dags
+COPY airflow/admin_user.py /opt/airflow/admin_user.py
 COPY dockerfiles/airflow-entrypoint.sh /usr/local/bin/airflow-entrypoint
 
 USER airflow

@@ -1,7 +1,8 @@
 """Airflow on one machine, as the local stack runs it: `python -m local_stack.airflow_local HOME`.
 
-Instead of `airflow standalone` it migrates the database, then runs the api-server, scheduler and
-dag-processor as children of this process (one process group, stopped together by the stack).
+Instead of `airflow standalone` it migrates the database and sets the admin user's password
+(airflow/admin_user.py), then runs the api-server, scheduler and dag-processor as children of this
+process (one process group, stopped together by the stack).
 What it leaves out, and why:
 - the log servers (`airflow serve-logs`): Airflow 3 binds them to every interface with no host
   setting, and on one machine the api-server reads task logs from the log folder directly, so
@@ -47,14 +48,17 @@ def _stop(children: dict[str, subprocess.Popen[bytes]], timeout_s: float = 20) -
 
 
 def main(home: str) -> int:
-    """Migrate, start the components, and wait for the first to exit (or for SIGTERM)."""
+    """Migrate, set the admin's password, start the components, and wait for the first to exit
+    (or for SIGTERM)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s airflow_local: %(message)s")
     os.environ["AIRFLOW_HOME"] = home
     airflow = os.path.join(os.environ["AIRFLOW_VENV_BIN"], "airflow")
-    migrate = subprocess.run([airflow, "db", "migrate"], check=False)
-    if migrate.returncode != 0:
-        log.error("airflow db migrate failed (exit %d)", migrate.returncode)
-        return migrate.returncode
+    python = os.path.join(os.environ["AIRFLOW_VENV_BIN"], "python")
+    for step in ([airflow, "db", "migrate"], [python, os.environ["AIRFLOW_ADMIN_USER_SCRIPT"]]):
+        done = subprocess.run(step, check=False)
+        if done.returncode != 0:
+            log.error("%s failed (exit %d)", " ".join(step[1:]), done.returncode)
+            return done.returncode
     host, port = os.environ["AIRFLOW__API__HOST"], os.environ["AIRFLOW__API__PORT"]
     children = {
         name: subprocess.Popen(argv) for name, argv in components(airflow, host, port).items()

@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parent.parent
 DAGS_FOLDER = REPO / "airflow" / "dags"
+ADMIN_USER_SCRIPT = REPO / "airflow" / "admin_user.py"
+FAB_AUTH_MANAGER = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
 TERMINAL = {"success", "failed"}
 
 
@@ -54,7 +56,8 @@ def _connection(
 def airflow_env(
     settings: Settings, ray_runtime_env: dict[str, Any] | None = None
 ) -> dict[str, str]:
-    """Environment for every Airflow process: config, connections and the admin password file.
+    """Environment for every Airflow process: config and connections. Users live in Airflow's
+    database (FAB auth manager); airflow/admin_user.py sets the admin's password at each start.
 
     `ray_runtime_env` goes into the Ray connection: every job the DAGs submit gets it (for a
     remote cluster: working_dir, pip, env_vars).
@@ -65,9 +68,6 @@ def airflow_env(
         )
     home = airflow_home(settings)
     home.mkdir(parents=True, exist_ok=True)
-    passwords = home / "passwords.json"
-    passwords.write_text(json.dumps({"admin": settings.airflow_admin_password.get_secret_value()}))
-    passwords.chmod(0o600)
     token = (
         settings.ray_auth_token.get_secret_value()
         if settings.ray_auth_mode == "token" and settings.ray_auth_token
@@ -82,8 +82,7 @@ def airflow_env(
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
             "AIRFLOW__CORE__PARALLELISM": "2",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
+            "AIRFLOW__CORE__AUTH_MANAGER": FAB_AUTH_MANAGER,
             "AIRFLOW__API__HOST": settings.host,
             "AIRFLOW__API__PORT": str(settings.airflow_port),
             "AIRFLOW__API__BASE_URL": f"http://{settings.host}:{settings.airflow_port}",
@@ -107,6 +106,7 @@ def airflow_env(
             # Airflow starts task runners as `airflow ...` from PATH.
             "PATH": os.pathsep.join([str(settings.airflow_venv / "bin"), os.environ["PATH"]]),
             "AIRFLOW_VENV_BIN": str(settings.airflow_venv / "bin"),
+            "AIRFLOW_ADMIN_USER_SCRIPT": str(ADMIN_USER_SCRIPT),
         },
     )
 

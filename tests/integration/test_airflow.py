@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import mlflow
 import pytest
 
@@ -190,6 +191,39 @@ def test_airflow_listens_on_loopback_only_and_runs_no_log_server(
     # Airflow's log servers (scheduler 8793, triggerer 8794) bind every interface: not started.
     assert not [n for _, _, n in listeners if "serve-logs" in n or "serve_logs" in n]
     assert not {8793, 8794} & {p for _, p, _ in listeners}
+
+
+def test_the_admin_login_is_airflows_own_user_with_the_password_from_env(
+    settings: Settings, standalone: AirflowClient
+) -> None:
+    """FAB keeps users in Airflow's database; airflow/admin_user.py sets the admin's password
+    from BURNOUT_AIRFLOW_ADMIN_PASSWORD, so changing it in .env and re-running changes it."""
+
+    def login(password: str) -> int:
+        body = {"username": "admin", "password": password}
+        return httpx.post(f"{standalone.base}/auth/token", json=body, timeout=30).status_code
+
+    def set_password(password: str) -> None:
+        env = airflow_env(settings) | {"BURNOUT_AIRFLOW_ADMIN_PASSWORD": password}
+        script = str(REPO / "airflow" / "admin_user.py")
+        result = subprocess.run(
+            [airflow_bin(settings, "python"), script],
+            env=env, cwd=REPO, capture_output=True, text=True, timeout=300, check=False,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert "password set from BURNOUT_AIRFLOW_ADMIN_PASSWORD" in result.stdout + result.stderr
+
+    assert settings.airflow_admin_password is not None
+    current = settings.airflow_admin_password.get_secret_value()
+    assert login(current) in {200, 201}
+    assert login(current + "-wrong") == 401
+    try:
+        set_password(current + "-rotated")
+        assert login(current + "-rotated") in {200, 201}
+        assert login(current) == 401
+    finally:
+        set_password(current)
+    assert login(current) in {200, 201}
 
 
 def _score(settings: Settings, standalone: AirflowClient, name: str, rows: int) -> str:

@@ -23,6 +23,7 @@ import ray
 import typer
 import yaml
 
+from local_stack.airflow_service import FAB_AUTH_MANAGER
 from serve_app.deploy import GRPC_SERVICERS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -307,7 +308,8 @@ def test_compose_commands_exist_in_the_project() -> None:
         # ${VAR:-default} as compose would fill it with the default.
         argv = [re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", part) for part in command]
         if "airflow" in service["image"]:
-            airflow_commands.append(argv)
+            # The entrypoint's own `init` runs `airflow db migrate`, then airflow/admin_user.py.
+            airflow_commands.append(["db", "migrate"] if argv == ["init"] else argv)
         else:
             _check_command(argv)
         checked.append(name)
@@ -351,6 +353,22 @@ def test_images_install_the_local_lock_and_run_as_non_root() -> None:
     entrypoint = ROOT / "dockerfiles" / "airflow-entrypoint.sh"
     assert os.access(entrypoint, os.X_OK)
     assert "BURNOUT_AIRFLOW_ADMIN_PASSWORD:?" in entrypoint.read_text()
+
+
+def test_compose_airflow_keeps_users_in_its_database_and_init_sets_the_admin() -> None:
+    """FAB auth manager, as the local stack runs it; airflow-init migrates and runs the same
+    admin script (tests/integration/test_airflow.py runs it against a live Airflow)."""
+    for name in ("airflow-init", "airflow-apiserver", "airflow-scheduler"):
+        env = _environment(SERVICES[name])
+        assert env["AIRFLOW__CORE__AUTH_MANAGER"] == FAB_AUTH_MANAGER, name
+        assert not [k for k in env if "SIMPLE_AUTH_MANAGER" in k], name
+    assert SERVICES["airflow-init"]["command"] == ["init"]
+    entrypoint = (ROOT / "dockerfiles" / "airflow-entrypoint.sh").read_text()
+    assert "airflow db migrate" in entrypoint and "/opt/airflow/admin_user.py" in entrypoint
+    steps = _dockerfile(ROOT / "dockerfiles" / "airflow.Dockerfile")
+    assert ("COPY", "airflow/admin_user.py /opt/airflow/admin_user.py") in steps
+    locked = (ROOT / "requirements" / "airflow-lock.txt").read_text()
+    assert re.search(r"^apache-airflow-providers-fab==", locked, re.MULTILINE)
 
 
 def test_ray_dashboard_in_compose_requires_the_token() -> None:
