@@ -7,28 +7,31 @@ is fine). The same code serves a 10M-row ETL batch and a single API record.
 Cells that are all strings (a CSV column, an API record's text fields) take a column-wise path
 on pandas' Arrow-backed strings: no Python call per cell. Anything else (an API client's number
 or boolean in a text field) is normalised with a Python call per cell first, then follows the
-same rules.
+same rules. A column already in clean form skips the rules (features.clean_form).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import math
-import re
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from features.schema import EARLIEST_JOINING_DATE
+from features.clean_form import (
+    ISO_DATE,
+    ISO_DAY,
+    as_is,
+    no_errors,
+    numbers_as_is,
+    plain_identifier,
+    plain_iso_day,
+)
+from features.schema import EARLIEST_JOINING_DATE, LATEST_JOINING_YEAR, MAX_ID_LENGTH
 
-MAX_ID_LENGTH = 64
 _SHOWN_CHARS = 40
-_LATEST_JOINING_YEAR = 2100
 _NUMBER_TYPES = {int, float, type(None), np.float64, np.int64}
-_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[T ][0-9:.+\-Z]*)?$")
-_ISO_DAY = 10  # characters of YYYY-MM-DD
 # What float() would take, minus inf/nan/underscores (which the rules refuse anyway).
 _NUMBER = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
 
@@ -130,8 +133,8 @@ def to_number(
 ) -> tuple[pd.Series, pd.Series]:
     """Parse numbers, checking the range; booleans are not numbers."""
     plain = _plain_numbers(raw)
-    if plain and (as_is := _numbers_as_is(raw, minimum, maximum, required)):
-        return as_is
+    if plain and (done := numbers_as_is(raw, minimum, maximum, required)):
+        return done
     if plain:
         # API records arrive as floats and None: nothing to strip, no booleans to refuse.
         text = raw.astype(object).where(raw.notna(), None)
@@ -159,30 +162,9 @@ def to_number(
             _shown(values, f" is outside [{_fmt(minimum)}, {_fmt(maximum)}]"),
             raw.index,
         ),
-        _messages(~present & required, "missing", raw.index) if required else _none(raw.index),
+        _messages(~present & required, "missing", raw.index) if required else no_errors(raw.index),
     )
     return values.where(errors.isna()), errors
-
-
-def _numbers_as_is(
-    raw: pd.Series, minimum: float | None, maximum: float | None, required: bool
-) -> tuple[pd.Series, pd.Series] | None:
-    """Plain numbers that all pass (finite, in range, present if required) as float64 without
-    errors, in one pass over an array; None when any fails (the rules then say why)."""
-    values = (
-        np.asarray(raw.to_numpy(), dtype=float)
-        if raw.dtype == object
-        else raw.to_numpy(dtype=float, na_value=np.nan)
-    )
-    missing = np.isnan(values)
-    present = values[~missing]
-    if (required and missing.any()) or not np.isfinite(present).all():
-        return None
-    if (minimum is not None and (present < minimum).any()) or (
-        maximum is not None and (present > maximum).any()
-    ):
-        return None
-    return pd.Series(values, index=raw.index), _none(raw.index)
 
 
 def _plain_numbers(raw: pd.Series) -> bool:
@@ -194,37 +176,13 @@ def _plain_numbers(raw: pd.Series) -> bool:
     return set(map(type, raw.to_numpy(dtype=object))) <= _NUMBER_TYPES
 
 
-def _as_is(
-    raw: pd.Series, required: bool, fits: Callable[[Any], bool]
-) -> tuple[pd.Series, pd.Series] | None:
-    """A column already in its clean form, unchanged and without errors; None if any cell is not.
-
-    An API client's records mostly are (canonical categories, ISO dates, stripped ids): checking
-    each distinct value once costs a fraction of running the rules, which would return the same
-    cells (`fits` must accept only values the rules keep as they are, with no error).
-    """
-    if raw.dtype != object:
-        return None
-    try:
-        distinct = set(raw.to_numpy())
-    except TypeError:  # an unhashable cell (a list, say): the rules say what is wrong with it
-        return None
-    if None in distinct:
-        if required:
-            return None
-        distinct.discard(None)
-    if not all(map(fits, distinct)):
-        return None
-    return raw, _none(raw.index)
-
-
 def to_category(
     raw: pd.Series, categories: tuple[str, ...], required: bool
 ) -> tuple[pd.Series, pd.Series]:
     """Match categories case-insensitively and return them in their canonical spelling."""
     canonical = frozenset(categories)
-    if as_is := _as_is(raw, required, lambda v: type(v) is str and v in canonical):
-        return as_is
+    if done := as_is(raw, required, lambda v: type(v) is str and v in canonical):
+        return done
     text = normalize_text(raw)
     lookup = {c.lower(): c for c in categories}
     # A non-string cell (mixed input) is unknown, like a misspelt category.
@@ -233,24 +191,24 @@ def to_category(
     unknown = present & values.isna()
     errors = _first(
         _messages(unknown, _shown(text, f" is not one of {', '.join(categories)}"), raw.index),
-        _messages(~present, "missing", raw.index) if required else _none(raw.index),
+        _messages(~present, "missing", raw.index) if required else no_errors(raw.index),
     )
     return _objects(values.where(errors.isna())), errors
 
 
 def to_iso_date(raw: pd.Series, required: bool) -> tuple[pd.Series, pd.Series]:
     """Parse ISO dates (YYYY-MM-DD, a time part is tolerated) into 'YYYY-MM-DD' strings."""
-    if as_is := _as_is(raw, required, _plain_iso_day):
-        return as_is
+    if done := as_is(raw, required, plain_iso_day):
+        return done
     text = _as_text(normalize_text(raw))
     iso_shaped = _per_cell_or_column(
-        text, lambda t: t.match(_ISO_DATE.pattern, na=False), lambda v: bool(_ISO_DATE.match(v))
+        text, lambda t: t.match(ISO_DATE.pattern, na=False), lambda v: bool(ISO_DATE.match(v))
     ).astype(bool)
     parsed = pd.to_datetime(text.where(iso_shaped, None), errors="coerce", format="ISO8601")
     present = text.notna()
     bad = present & parsed.isna()
     years = parsed.dt.year
-    out_of_range = (parsed < pd.Timestamp(EARLIEST_JOINING_DATE)) | (years > _LATEST_JOINING_YEAR)
+    out_of_range = (parsed < pd.Timestamp(EARLIEST_JOINING_DATE)) | (years > LATEST_JOINING_YEAR)
     out_of_range = out_of_range & parsed.notna()
     errors = _first(
         _messages(bad, _shown(text, " is not an ISO date (YYYY-MM-DD)"), raw.index),
@@ -258,50 +216,29 @@ def to_iso_date(raw: pd.Series, required: bool) -> tuple[pd.Series, pd.Series]:
             out_of_range,
             _shown(
                 text,
-                f" is outside {EARLIEST_JOINING_DATE.isoformat()}..{_LATEST_JOINING_YEAR}-12-31",
+                f" is outside {EARLIEST_JOINING_DATE.isoformat()}..{LATEST_JOINING_YEAR}-12-31",
             ),
             raw.index,
         ),
-        _messages(~present, "missing", raw.index) if required else _none(raw.index),
+        _messages(~present, "missing", raw.index) if required else no_errors(raw.index),
     )
     # An ISO-shaped cell that parsed starts with its date: no formatting per cell needed.
-    iso = _per_cell_or_column(text, lambda t: t.slice(0, _ISO_DAY), lambda v: v[:_ISO_DAY])
+    iso = _per_cell_or_column(text, lambda t: t.slice(0, ISO_DAY), lambda v: v[:ISO_DAY])
     return _objects(iso.where(errors.isna() & parsed.notna())), errors
 
 
 def to_identifier(raw: pd.Series, required: bool) -> tuple[pd.Series, pd.Series]:
     """Identifiers are non-empty strings of bounded length."""
-    if as_is := _as_is(raw, required, _plain_identifier):
-        return as_is
+    if done := as_is(raw, required, plain_identifier):
+        return done
     text = _as_text(normalize_text(raw))
     present = text.notna()
     too_long = present & (text.str.len() > MAX_ID_LENGTH)
     errors = _first(
         _messages(too_long, f"longer than {MAX_ID_LENGTH} characters", raw.index),
-        _messages(~present, "missing", raw.index) if required else _none(raw.index),
+        _messages(~present, "missing", raw.index) if required else no_errors(raw.index),
     )
     return _objects(text.where(errors.isna())), errors
-
-
-def _plain_iso_day(value: Any) -> bool:
-    """A 'YYYY-MM-DD' string of a real day in the accepted range (kept as it is)."""
-    if type(value) is not str or len(value) != _ISO_DAY or not value.isascii():
-        return False
-    if not _ISO_DATE.match(value):
-        return False
-    try:
-        day = dt.date.fromisoformat(value)
-    except ValueError:
-        return False
-    return day >= EARLIEST_JOINING_DATE and day.year <= _LATEST_JOINING_YEAR
-
-
-def _plain_identifier(value: Any) -> bool:
-    return type(value) is str and 0 < len(value) <= MAX_ID_LENGTH and value == value.strip()
-
-
-def _none(index: pd.Index) -> pd.Series:
-    return pd.Series(None, index=index, dtype=object)
 
 
 def _fmt(bound: float | None) -> str:

@@ -71,6 +71,8 @@ BY_NAME: dict[str, Column] = {c.name: c for c in RAW_COLUMNS}
 # covers joiners of 2008, so the snapshot is the first day after it.
 REFERENCE_DATE = dt.date(2009, 1, 1)
 EARLIEST_JOINING_DATE = dt.date(1950, 1, 1)
+LATEST_JOINING_YEAR = 2100
+MAX_ID_LENGTH = 64  # characters of an Employee ID
 
 
 @dataclass(frozen=True)
