@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from features.schema import FEATURE_NAMES
+from features.schema import FEATURE_NAMES, NUMERIC_FEATURE_NAMES
 from ray_jobs.core.s3 import INFERENCE_PREFIX
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,6 @@ Writer = Callable[[str, bytes], None]
 Counts = Callable[[int, int], None]
 # One answered request: (records or a columnar body's frame, predictions, protocol, served at)
 Batch = tuple[Any, list[dict[str, Any]], str, dt.datetime]
-_TEXT = ("employee_id", "date_of_joining", "gender", "company_type", "wfh_setup_available")
 
 
 def inference_key(served_at: dt.datetime, replica: str, sequence: int) -> str:
@@ -198,7 +197,10 @@ def schema() -> Any:
     """The log's Arrow schema (built on use: pyarrow is imported lazily)."""
     import pyarrow as pa
 
-    fields = [pa.field(n, pa.string() if n in _TEXT else pa.float64()) for n in FEATURE_NAMES]
+    fields = [
+        pa.field(n, pa.float64() if n in NUMERIC_FEATURE_NAMES else pa.string())
+        for n in FEATURE_NAMES
+    ]
     fields += [
         pa.field("burn_rate", pa.float64()),
         pa.field("risk_level", pa.string()),
