@@ -19,10 +19,17 @@ from serve_app import drift_gauges
 from serve_app.alias_board import BOARD_POLL_S, alias_board
 from serve_app.auth import TokenCheck
 from serve_app.batch_wait import AdaptiveWait
-from serve_app.grpc_api import BULK_ROWS, GrpcMethods
+from serve_app.grpc_api import GrpcMethods
 from serve_app.inference_log import from_options as inference_log_from_options
 from serve_app.options import autoscaling, options_from_settings
-from serve_app.predictor import LoadedModel, Loader, PredictionService, Records, registry_loader
+from serve_app.predictor import (
+    BULK_ROWS,
+    LoadedModel,
+    Loader,
+    PredictionService,
+    Records,
+    registry_loader,
+)
 from serve_app.replica_metrics import ReplicaMetrics
 from serve_app.server_timing import stage
 

@@ -12,9 +12,8 @@ from typing import Any
 
 from ray_jobs.core.errors import BurnoutError, InvalidInput, NotFound, Unauthenticated
 from serve_app.error_codes import codes_for
+from serve_app.predictor import BULK_ROWS
 from serve_app.schemas import MODEL_VERSION_FIELDS
-
-BULK_ROWS = 64  # requests with more rows are a batch already: predict them directly
 
 
 class GrpcMethods:

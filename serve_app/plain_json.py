@@ -11,9 +11,12 @@ the route validates it with pydantic as before, so errors keep their exact form.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 from typing import Any, get_args
 
+import numpy as np
+import pandas as pd
 from pydantic_core import from_json
 
 from serve_app.schemas import MAX_TEXT, EmployeeRecord
@@ -34,33 +37,65 @@ def _fields() -> tuple[tuple[str, type, bool], ...]:
     return tuple(out)
 
 
-def plain_records(body: bytes) -> list[dict[str, Any]] | None:
-    """The body's records as `PredictRequest.model_dump()["records"]`, or None: validate it.
+@dataclass(frozen=True)
+class PlainBody:
+    """A body the fast path took: the parsed records and each field's checked column."""
 
-    The parsed dicts are completed in place (absent optional fields as None, whole numbers as
-    floats) rather than rebuilt: rebuilding 10,000 dicts cost as much as parsing them.
-    """
+    parsed: list[dict[str, Any]]
+    columns: dict[str, list[Any]]  # per wire field, its values as pydantic dumps them
+    differ: frozenset[str]  # the fields whose dumped values the parsed dicts do not hold yet
+
+    def __len__(self) -> int:
+        return len(self.parsed)
+
+    def records(self) -> list[dict[str, Any]]:
+        """As `PredictRequest.model_dump()["records"]`. The parsed dicts are completed in place
+        (absent optional fields as None, whole numbers as floats) rather than rebuilt:
+        rebuilding 10,000 dicts cost as much as parsing them."""
+        for name in self.differ:
+            for record, value in zip(self.parsed, self.columns[name], strict=True):
+                record[name] = value
+        return self.parsed
+
+    def frame(self) -> pd.DataFrame:
+        """The same records as columns, for a bulk request: no dict per record is completed and
+        none is read back into a frame. Text stays object (as the rules' fast path reads it),
+        numbers are float64 with NaN for null."""
+        data = {
+            name: pd.Series(self.columns[name], dtype=object)
+            if base is str
+            else np.array(self.columns[name], np.float64)
+            for name, base, _ in _fields()
+        }
+        return pd.DataFrame(data, copy=False)
+
+
+def plain_body(body: bytes) -> PlainBody | None:
+    """The body if every record is plainly well-formed, or None: pydantic must validate it."""
     records = _record_list(body)
     if records is None:
         return None
     fields = _fields()
     if not set().union(*map(dict.keys, records)) <= {name for name, _, _ in fields}:
         return None
+    complete = set(map(len, records)) == {len(fields)}
     columns: dict[str, list[Any]] = {}
+    differ = set()
     for name, base, optional in fields:
         values = [record.get(name) for record in records]
         column = _column(values, base, optional)
         if column is None:
             return None
-        if column is not values:
-            columns[name] = column
-    complete = set(map(len, records)) == {len(fields)}
-    for name, _, _ in fields:
-        if name in columns or not complete:
-            column = columns.get(name) or [record.get(name) for record in records]
-            for record, value in zip(records, column, strict=True):
-                record[name] = value
-    return records
+        columns[name] = column
+        if column is not values or not complete:
+            differ.add(name)
+    return PlainBody(records, columns, frozenset(differ))
+
+
+def plain_records(body: bytes) -> list[dict[str, Any]] | None:
+    """The body's records as `PredictRequest.model_dump()["records"]`, or None."""
+    plain = plain_body(body)
+    return None if plain is None else plain.records()
 
 
 def _record_list(body: bytes) -> list[dict[str, Any]] | None:

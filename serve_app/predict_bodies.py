@@ -17,8 +17,8 @@ from fastapi.responses import Response
 from serve_app import columnar, server_timing
 from serve_app.error_codes import TABLE
 from serve_app.http_answers import error_response, predictions_json
-from serve_app.plain_json import plain_records
-from serve_app.predictor import Records
+from serve_app.plain_json import plain_body
+from serve_app.predictor import BULK_ROWS, Records
 from serve_app.server_timing import stage
 
 MAX_ALIAS = 64  # as the route's `model` query parameter
@@ -61,8 +61,11 @@ async def _answer(request: Request, call_next: Any, backend: Predictor) -> Any:
     with stage("read"):
         body = await request.body()
     with stage("parse"):
-        records = plain_records(body)
-    if records is None:
+        plain = plain_body(body)
+        if plain is not None:
+            # A bulk body goes on as columns: no dict per record to complete or to read back.
+            records = plain.frame() if len(plain) > BULK_ROWS else plain.records()
+    if plain is None:
         return await call_next(request)  # Starlette hands the read body on to the route
     try:
         predictions = await backend.predict(records, alias, False, "rest")

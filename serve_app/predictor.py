@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 # Raw input rows: wire records, or the columns of a columnar body (serve_app.columnar.decode).
 Records = list[dict[str, Any]] | pd.DataFrame
+BULK_ROWS = 64  # requests with more rows are a batch already: predict them directly, as a frame
 
 
 @dataclass(frozen=True)

@@ -135,39 +135,6 @@ def test_a_retried_task_re_attaches_to_its_ray_job(
     assert JobsClient.from_settings(settings).status(f"{job}.2") is None
 
 
-def test_batch_scoring_dag_scores_each_new_file_once(
-    settings: Settings, served: dict[str, Any], airflow: dict[str, str]
-) -> None:
-    from features.synthetic import generate
-
-    incoming = s3.S3Uri(settings.bucket_data, "score-airflow/incoming/")
-    conf = json.dumps(
-        {"input": str(incoming), "output_root": f"s3://{settings.bucket_processed}/scores-af/"}
-    )
-    client = s3.client(settings)
-
-    def drop(name: str, rows: int, seed: int) -> None:
-        body = generate(rows, seed).to_csv(index=False).encode()
-        client.put_object(Bucket=incoming.bucket, Key=incoming.child(name).key, Body=body)
-
-    def run() -> dict[str, Any]:
-        result = run_airflow(settings, airflow, "dags", "test", "burnout_batch_scoring", "-c", conf)
-        output = result.stdout + result.stderr
-        assert result.returncode == 0, output[-5000:]
-        (summary,) = job_summaries(output).values()
-        return summary
-
-    drop("monday.csv", 300, 1)
-    first = run()
-    assert (first["files"], first["rows"], first["skipped_files"]) == (1, 300, 0)
-    drop("tuesday.csv", 200, 2)
-    second = run()
-    assert (second["files"], second["rows"], second["skipped_files"]) == (1, 200, 1)
-    assert [f["key"] for f in second["inputs"]] == [incoming.child("tuesday.csv").key]
-    third = run()
-    assert (third["files"], third["rows"], third["output"]) == (0, 0, None)
-
-
 @pytest.fixture(scope="module")
 def standalone(settings: Settings, stack: Stack) -> Iterator[AirflowClient]:
     """What `make demo` does: Airflow as a stack service, driven over its REST API."""
@@ -226,28 +193,43 @@ def test_the_admin_login_is_airflows_own_user_with_the_password_from_env(
     assert login(current) in {200, 201}
 
 
-def _score(settings: Settings, standalone: AirflowClient, name: str, rows: int) -> str:
+def _score(
+    settings: Settings, standalone: AirflowClient, name: str, rows: int, file: str = "batch.csv"
+) -> str:
     """Upload `rows` synthetic rows as one new file and trigger batch scoring on it; run id."""
     from features.synthetic import generate
 
     incoming = s3.S3Uri(settings.bucket_data, f"score-{name}/incoming/")
     body = generate(rows, 9).to_csv(index=False).encode()
-    s3.client(settings).put_object(
-        Bucket=incoming.bucket, Key=incoming.child("batch.csv").key, Body=body
-    )
+    s3.client(settings).put_object(Bucket=incoming.bucket, Key=incoming.child(file).key, Body=body)
     conf = {"input": str(incoming), "output_root": f"s3://{settings.bucket_processed}/{name}/"}
     return standalone.trigger("burnout_batch_scoring", conf)
 
 
-def test_standalone_airflow_runs_a_dag_triggered_over_its_rest_api(
+def test_batch_scoring_triggered_over_rest_scores_each_new_file_once(
     settings: Settings, served: dict[str, Any], standalone: AirflowClient
 ) -> None:
-    run_id = _score(settings, standalone, "rest", 100)
-    finished = standalone.wait("burnout_batch_scoring", run_id, timeout_s=600)
-    assert finished["run"]["state"] == "success", finished
-    summary = standalone.xcom("burnout_batch_scoring", run_id, "score_new_files")
-    assert (summary["files"], summary["rows"]) == (1, 100)
-    assert summary["model"]["version"] == served["champion"]["version"]
+    """Runs triggered over Airflow's REST API, as a schedule would: each new file is scored by
+    one run, the files earlier runs scored are skipped, and a run with nothing new writes
+    nothing."""
+
+    def scored(run_id: str) -> dict[str, Any]:
+        finished = standalone.wait("burnout_batch_scoring", run_id, timeout_s=600)
+        assert finished["run"]["state"] == "success", finished
+        return standalone.xcom("burnout_batch_scoring", run_id, "score_new_files")
+
+    first = scored(_score(settings, standalone, "rest", 300, "monday.csv"))
+    assert (first["files"], first["rows"], first["skipped_files"]) == (1, 300, 0)
+    assert first["model"]["version"] == served["champion"]["version"]
+    second = scored(_score(settings, standalone, "rest", 200, "tuesday.csv"))
+    assert (second["files"], second["rows"], second["skipped_files"]) == (1, 200, 1)
+    incoming = s3.S3Uri(settings.bucket_data, "score-rest/incoming/")
+    assert [f["key"] for f in second["inputs"]] == [incoming.child("tuesday.csv").key]
+    conf = {"input": str(incoming), "output_root": f"s3://{settings.bucket_processed}/rest/"}
+    third = scored(standalone.trigger("burnout_batch_scoring", conf))
+    assert (third["files"], third["rows"], third["output"]) == (0, 0, None)
+    published = _published_runs(settings, "rest")
+    assert sorted((p["files"], p["rows"]) for p in published) == [(1, 200), (1, 300)], published
 
 
 def test_a_transient_ray_job_failure_is_retried_and_the_run_succeeds(
