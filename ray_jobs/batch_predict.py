@@ -28,7 +28,7 @@ from ray_jobs.core import cli, s3, tracking
 from ray_jobs.core.cluster import connect
 from ray_jobs.core.datasets import input_files, read_csv_as_text
 from ray_jobs.core.errors import ModelUnavailable
-from ray_jobs.core.placement import job_placement
+from ray_jobs.core.placement import job_placement, work_done
 from ray_jobs.core.registry import load_version
 from ray_jobs.core.settings import Settings, get_settings
 
@@ -163,6 +163,7 @@ def score(
     scored.write_parquet(target.path, filesystem=filesystem)
     written = ray.data.read_parquet(target.path, filesystem=filesystem, columns=["error"])
     errors_column = written.to_pandas()["error"]
+    work_done()
     rows, errors = len(errors_column), int(errors_column.notna().sum())
     summary.update(
         files=len(files),

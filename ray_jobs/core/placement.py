@@ -15,6 +15,13 @@ log = logging.getLogger(__name__)
 
 EVENTS_FLUSH_S = 2.0  # workers report task events to the GCS about once a second
 MAX_TASKS = 10_000  # the state API's own ceiling (RAY_MAX_LIMIT_FROM_API_SERVER)
+_work_done_at: list[float] = []  # when the job's last Ray work ended, if it said so
+
+
+def work_done() -> None:
+    """Mark the end of the job's Ray work: job_placement then waits for the task events only
+    what is left of EVENTS_FLUSH_S, not the whole of it after the job's remaining steps."""
+    _work_done_at[:] = [time.monotonic()]
 
 
 def job_placement() -> dict[str, Any]:
@@ -30,7 +37,8 @@ def job_placement() -> dict[str, Any]:
     if not ray.is_initialized():
         return {}
     context = ray.get_runtime_context()
-    time.sleep(EVENTS_FLUSH_S)
+    since = time.monotonic() - _work_done_at[0] if _work_done_at else 0.0
+    time.sleep(max(0.0, EVENTS_FLUSH_S - since))
     try:
         tasks = list_tasks(
             filters=[("job_id", "=", context.get_job_id())],

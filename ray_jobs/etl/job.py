@@ -21,9 +21,9 @@ import typer
 from features.schema import SCHEMA_VERSION, check_header
 from features.splitting import DEFAULT_FRACTIONS, SPLITS
 from ray_jobs.core import cli, s3, tracking
-from ray_jobs.core.cluster import connect
+from ray_jobs.core.cluster import connect, warm_workers
 from ray_jobs.core.errors import BurnoutError, DataError, ServiceUnavailable
-from ray_jobs.core.placement import job_placement
+from ray_jobs.core.placement import job_placement, work_done
 from ray_jobs.core.settings import Settings, get_settings
 from ray_jobs.etl.batch import process_batch
 from ray_jobs.etl.csv_source import FileLayout
@@ -46,6 +46,8 @@ def run_etl(
     """Run the ETL and return the manifest of the published (or already complete) version."""
     started = time.monotonic()
     client = _check_services(settings)
+    connect(settings)  # before importing ray.data: Ray reads its auth settings at import
+    warm_workers("ray_jobs.etl.batch")  # while the driver lists and reads headers
     source = s3.S3Uri.parse(input_uri)
     objects = s3.raw_csv_objects(client, source)
     layouts = _read_headers(client, source, objects)
@@ -129,27 +131,37 @@ def _dataset_version(objects: list[dict[str, Any]]) -> str:
 def _transform(
     settings: Settings, layouts: dict[str, FileLayout], target: s3.S3Uri, batch_rows: int
 ) -> dict[str, Any]:
-    connect(settings)  # before importing ray.data: Ray reads its auth settings at import
     import ray.data
 
     from ray_jobs.etl import stats as dataset_stats
     from ray_jobs.etl.datasource import RawCsvDatasource
 
     filesystem = s3.arrow_fs(settings)
-    dataset = ray.data.read_datasource(RawCsvDatasource(layouts, filesystem))
+    source = RawCsvDatasource(layouts, filesystem)
+    # Enough files to keep every CPU busy: one task per file reads it and processes each block
+    # it reads (Ray fuses the two). Split apart, a read task holds its CPU while the processing
+    # it feeds waits for the other: 1M rows in 4 files took 13.8 s, fused 8.9 s. Fewer files
+    # than CPUs: their blocks are spread over processing tasks of `batch_rows`.
+    fused = len(layouts) >= ray.cluster_resources().get("CPU", 1)
+    dataset = ray.data.read_datasource(source, override_num_blocks=len(layouts) if fused else None)
     mapped = dataset.map_batches(
         process_batch,
         batch_format="pyarrow",
-        batch_size=batch_rows,
+        batch_size=None if fused else batch_rows,
         fn_kwargs={
             "output_path": target.path,
             "filesystem": filesystem,
             "fractions": DEFAULT_FRACTIONS,
         },
     )
+    # MLflow is needed once the data is written: imported while the driver waits for Ray (any
+    # earlier, its ~2 s import slows the driver's own imports and Ray connection).
+    tracking.import_in_background()
     partials = mapped.take_all()
+    work_done()
     log.debug("%s", mapped.stats())
-    return dataset_stats.merge([json.loads(row["stats"]) for row in partials])
+    stats = dataset_stats.merge([json.loads(row["stats"]) for row in partials])
+    return {**stats, "read": {"files": len(layouts), "task_per_file": fused}}
 
 
 def _cleanup(settings: Settings, target: s3.S3Uri) -> None:

@@ -45,6 +45,7 @@ def build_manifest(
         "schema_version": SCHEMA_VERSION,
         "etl_version": ETL_VERSION,
         "input": {"uri": str(source), "objects": objects},
+        "read": stats.get("read"),  # one Ray task per file, or blocks spread over tasks
         "schema": [{"name": f.name, "type": str(f.type)} for f in CLEAN_SCHEMA],
         "split_rule": {
             "hash": HASH_RULE,

@@ -27,7 +27,7 @@ import typer
 from ray_jobs.core import cli, datasets, s3, tracking
 from ray_jobs.core.cluster import connect
 from ray_jobs.core.errors import BurnoutError, ServiceUnavailable
-from ray_jobs.core.placement import job_placement
+from ray_jobs.core.placement import job_placement, work_done
 from ray_jobs.core.settings import Settings, get_settings
 from ray_jobs.train.config import DEFAULT_CONFIG, load_config
 from ray_jobs.train.family_runs import TUNE_RUN_TAG, Logged, Tracking, tune_and_log
@@ -77,6 +77,7 @@ def run_training(
             where = Tracking(parent.info.run_id, version, run_name)
             phases = {"prepare": time.monotonic() - started}
             logged = _tune_and_log(settings, config, frames, where, sequential, bool(resume_key))
+            work_done()  # the trials were the job's Ray work
             phases["families"] = time.monotonic() - started - sum(phases.values())
             # Registry writes come last, in one short burst: an outage during the minutes of
             # tuning and logging leaves every alias and version as it was.

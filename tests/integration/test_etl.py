@@ -88,6 +88,8 @@ def test_rows_are_accounted_for(published: dict[str, Any], mixed_input: dict[str
     assert rows["rejected"] == mixed_input["rejected"]
     assert rows["in"] == rows["out"] + rows["rejected"]
     assert sum(published["splits"][s]["rows"] for s in SPLITS) == rows["out"]
+    # Three files and a 2-CPU head: one task per file reads and processes it (fused).
+    assert published["read"] == {"files": 3, "task_per_file": True}
 
 
 def test_splits_are_parquet_with_the_schema_and_a_stable_hash_split(
@@ -212,6 +214,8 @@ def test_real_file(settings: Settings, real_train_csv: Path) -> None:
     )
     assert manifest is not None
     assert manifest["rows"]["in"] == 22_750
+    # One file and a 2-CPU head: its blocks are spread over processing tasks.
+    assert manifest["read"] == {"files": 1, "task_per_file": False}
     reasons = manifest["rejected_by_reason"]
     assert reasons == {
         "Burn Rate: missing (rows without a target cannot be used for training)": 1_124
