@@ -7,6 +7,7 @@ cached here, so `?model=knn` costs no extra hop either.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import threading
 import time
@@ -69,6 +70,10 @@ class BurnoutService(GrpcMethods):
         self._board = alias_board(self.model_name)
         self._generation = 0
         threading.Thread(target=self._follow, daemon=True).start()
+        # What start-up loaded (Ray, MLflow, the model) lives as long as the replica: frozen, a
+        # full collection no longer walks it. Bulk requests allocate enough to set one off, and
+        # a parse of 10,000 records then took up to ~250 ms instead of ~30.
+        gc.freeze()
 
     def __serve_build_asgi_app__(self) -> Any:
         # Built inside the replica: strawberry's router must not be pickled (ray issue 50677).
