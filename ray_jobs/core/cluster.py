@@ -49,13 +49,14 @@ def connect(settings: Settings) -> None:
 
 
 def warm_workers(module: str) -> list[object]:
-    """Start one worker per cluster CPU importing `module`, without waiting for them.
+    """Ask for one task per cluster CPU importing `module`, without waiting for them.
 
     A job's tasks run in worker processes of its own, started on demand: each paid ~2 s of
     process start and imports (pandas, pyarrow) before its first task did anything. Called
     right after connect(), that cost overlaps with what the driver does next (S3 listing, header
-    reads); Ray reuses the idle warmed workers for the job's tasks. The returned refs need not
-    be awaited.
+    reads), and the job's later tasks reuse the warm idle workers (Ray may run two of these
+    tasks in one worker if it is free first). Actors (Tune trials, Serve replicas) get workers
+    of their own: this does not warm them. The returned refs need not be awaited.
     """
     import ray
 
