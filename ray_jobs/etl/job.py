@@ -192,7 +192,9 @@ def main(
         None, "--input", help="s3:// URI of a CSV file or prefix (default s3://<data bucket>/raw/)"
     ),
     force: bool = typer.Option(False, help="rebuild even if the version is already complete"),
-    batch_rows: int = typer.Option(100_000, min=1_000, help="rows per Ray Data batch"),
+    batch_rows: int = typer.Option(
+        100_000, min=1_000, help="rows per Ray Data batch (when there are fewer files than CPUs)"
+    ),
 ) -> None:
     """Validate, clean and split raw CSVs into a published dataset version."""
     settings = get_settings()
