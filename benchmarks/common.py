@@ -131,5 +131,11 @@ def write_section(title: str, body: str, path: Path = DOCS) -> None:
     path.write_text(text.rstrip("\n") + "\n")
 
 
+def busy_cores(seconds: float = 10.0) -> float:
+    """How many cores the whole machine kept busy over `seconds` (before a load runs: what the
+    idle services cost)."""
+    return psutil.cpu_percent(interval=seconds) / 100 * (os.cpu_count() or 1)
+
+
 def machine() -> str:
     return f"{os.cpu_count()} CPUs, {psutil.virtual_memory().total / 2**30:.0f} GiB RAM"

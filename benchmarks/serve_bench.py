@@ -6,7 +6,9 @@ All targets serve the same registered model (the champion alias). The peers are 
 own REST routes in one uvicorn process: `seed` predicts per request, `batched` adds an asyncio
 micro-batcher. The load generator (`benchmarks.loadgen`) runs in its own process. Then 10,000
 records in one REST request versus `pipeline.predict` in-process. Results and a plot go to
-docs/benchmarks.md.
+docs/benchmarks.md: a section for a quiet machine, and another when Airflow is up too (as
+`make demo` leaves it; `make airflow` starts it), each saying how many cores the idle services
+kept busy just before.
 """
 
 from __future__ import annotations
@@ -31,10 +33,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import typer
 
-from benchmarks.common import DOCS, machine, write_section
+from benchmarks.common import DOCS, busy_cores, machine, write_section
 from features.schema import BURN_RATE, RAW_COLUMNS
 from features.synthetic import generate
 from ray_jobs.core import cli, tracking
+from ray_jobs.core.cluster import port_open
 from ray_jobs.core.errors import ServiceUnavailable
 from ray_jobs.core.settings import Settings, child_env, get_settings
 from serve_app import server_timing
@@ -329,6 +332,10 @@ def main(
 
         deploy(settings)
     records = sample_records(1000)
+    # Serving is measured as users run it: alone, or beside the demo's Airflow (`make demo`
+    # leaves it up); each way gets its own section, with what the idle machine already burns.
+    stack_up = port_open(settings.host, settings.airflow_port)
+    idle_cores = busy_cores()
     cells: list[dict[str, Any]] = []
     grpc_address = f"{settings.host}:{settings.serve_grpc_port}"
     for protocol, address in (("rest", serve_url), ("graphql", serve_url), ("grpc", grpc_address)):
@@ -346,17 +353,21 @@ def main(
             ]
             results += run_load(peer, records, seconds)
     bulk_times = bulk(settings, sample_records(bulk_rows, seed=11), bulk_alias)
+    beside = "the demo's stack idling beside it (Airflow, MLflow, S3)" if stack_up else "quiet"
     mode = (
         "HAProxy + throughput-optimized Serve" if settings.serve_haproxy else "Python proxy"
     ) + (
         f", {settings.serve_min_replicas}-{settings.serve_max_replicas} replicas, "
         f"batch wait {settings.serve_batch_wait_s * 1000:g} ms; champion: "
         + _model_named(settings, settings.champion_alias)
+        + f"; {beside}: {idle_cores:.2f} cores busy before the load"
     )
-    picture = DOCS.parent / f"serve_bench_{'haproxy' if settings.serve_haproxy else 'proxy'}.png"
+    name = ("haproxy" if settings.serve_haproxy else "proxy") + ("_stack" if stack_up else "")
+    picture = DOCS.parent / f"serve_bench_{name}.png"
     plot(results, f"burnout-ray serving ({mode})", picture)
     body = report(results, bulk_times, mode, seconds, picture)
-    write_section("Serving: " + ("HAProxy" if settings.serve_haproxy else "Python proxy"), body)
+    title = "HAProxy" if settings.serve_haproxy else "Python proxy"
+    write_section(f"Serving: {title}" + (", stack idling" if stack_up else ""), body)
     for name, value in ratios(results, bulk_times).items():
         log.info("%s = %s", name, _met(name, value))
 
