@@ -16,21 +16,14 @@ from typing import Any
 from ray import serve
 
 from ray_jobs.core.errors import InvalidInput, NotFound
-from serve_app import drift_gauges
+from serve_app import drift_gauges, predictor
 from serve_app.alias_board import BOARD_POLL_S, alias_board
 from serve_app.auth import TokenCheck
 from serve_app.batch_wait import AdaptiveWait
 from serve_app.grpc_api import GrpcMethods
 from serve_app.inference_log import from_options as inference_log_from_options
 from serve_app.options import autoscaling, options_from_settings
-from serve_app.predictor import (
-    BULK_ROWS,
-    LoadedModel,
-    Loader,
-    PredictionService,
-    Records,
-    registry_loader,
-)
+from serve_app.predictor import LoadedModel, Loader, PredictionService, Records, registry_loader
 from serve_app.replica_metrics import ReplicaMetrics
 from serve_app.server_timing import stage
 
@@ -70,9 +63,8 @@ class BurnoutService(GrpcMethods):
         self._board = alias_board(self.model_name)
         self._generation = 0
         threading.Thread(target=self._follow, daemon=True).start()
-        # What start-up loaded (Ray, MLflow, the model) lives as long as the replica: frozen, a
-        # full collection no longer walks it. Bulk requests allocate enough to set one off, and
-        # a parse of 10,000 records then took up to ~250 ms instead of ~30.
+        # Start-up's objects (Ray, MLflow, the model) live as long as the replica: frozen, a full
+        # collection set off by a bulk request no longer walks them (~250 ms instead of ~30).
         gc.freeze()
 
     def __serve_build_asgi_app__(self) -> Any:
@@ -121,7 +113,7 @@ class BurnoutService(GrpcMethods):
             self.service.check_explain_size(records)
             frame = self.service.frame(records)
             return await asyncio.to_thread(self.service.predict_frame, frame, model, True)
-        if len(records) > BULK_ROWS or not isinstance(records, list):  # a frame: a file's rows
+        if len(records) > predictor.BULK_ROWS or not isinstance(records, list):  # bulk, or a frame
             with stage("validate"):
                 frame = self.service.frame(records)
             with stage("model"):
