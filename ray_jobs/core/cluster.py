@@ -48,7 +48,7 @@ def connect(settings: Settings) -> None:
     log.info("connected to Ray: %s CPUs", ray.cluster_resources().get("CPU", 0))
 
 
-def warm_workers(module: str) -> list[object]:
+def warm_workers(module: str) -> None:
     """Ask for one task per cluster CPU importing `module`, without waiting for them.
 
     A job's tasks run in worker processes of its own, started on demand: each paid ~2 s of
@@ -56,7 +56,7 @@ def warm_workers(module: str) -> list[object]:
     right after connect(), that cost overlaps with what the driver does next (S3 listing, header
     reads), and the job's later tasks reuse the warm idle workers (Ray may run two of these
     tasks in one worker if it is free first). Actors (Tune trials, Serve replicas) get workers
-    of their own: this does not warm them. The returned refs need not be awaited.
+    of their own: this does not warm them. Nothing waits for these tasks.
     """
     import ray
 
@@ -65,7 +65,8 @@ def warm_workers(module: str) -> list[object]:
         __import__(name)
 
     cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
-    return [_import.remote(module) for _ in range(cpus)]
+    for _ in range(cpus):
+        _import.remote(module)
 
 
 def port_open(host: str, port: int, timeout: float = 0.5) -> bool:

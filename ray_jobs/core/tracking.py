@@ -24,13 +24,11 @@ def use_tracking_server(settings: Settings) -> None:
         sys.modules["mlflow"].set_tracking_uri(settings.mlflow_tracking_uri)
 
 
-def import_in_background() -> threading.Thread:
+def import_in_background() -> None:
     """Import mlflow in a thread while the caller waits on other work (Ray, S3)."""
-    thread = threading.Thread(
+    threading.Thread(
         target=importlib.import_module, args=("mlflow",), name="import-mlflow", daemon=True
-    )
-    thread.start()
-    return thread
+    ).start()
 
 
 def client_defaults() -> None:
