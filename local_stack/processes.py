@@ -14,6 +14,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,7 @@ import psutil
 from ray_jobs.core.errors import BurnoutError
 
 log = logging.getLogger(__name__)
+EXEC_WAIT_S = 5.0  # for a started child to exec its own program
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,11 @@ class Owned:
                 start_new_session=True,
             )
         self.pid_file.write_text(json.dumps({"pid": process.pid, "marker": marker}))
+        # Until the child has exec'd, its command line is still ours and pid() says "not ours":
+        # a caller polling health "until healthy or gone" then gave up at once ("in 0 s").
+        deadline = time.monotonic() + EXEC_WAIT_S
+        while self.pid() is None and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
         return process.pid
 
     def stop(
