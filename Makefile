@@ -28,11 +28,14 @@ help: ## Show this help
 # .venv gets the dev lock (the runtime lock plus test and lint tools); images and cluster nodes
 # install requirements/lock.txt only. Building the project (setup.py) generates the gRPC stubs,
 # so a changed .proto reinstalls it.
+# --compile-bytecode: uv writes no .pyc by default, and with PYTHONDONTWRITEBYTECODE set (as in
+# our images and many CI shells) Python never caches them either: every driver, Ray worker and
+# Airflow process then compiles Ray, MLflow and scikit-learn from source (~5 s of CPU each).
 $(VENV)/.installed: pyproject.toml setup.py requirements/lock.txt requirements/dev-lock.txt $(PROTOS)
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required (set PYTHON=...)")'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
-	$(UV) pip install --quiet --python $(PY) -r requirements/dev-lock.txt
+	$(UV) pip install --quiet --compile-bytecode --python $(PY) -r requirements/dev-lock.txt
 	$(UV) pip install --quiet --python $(PY) --no-deps --reinstall-package burnout-ray --refresh-package burnout-ray -e .
 	touch $@
 
@@ -42,7 +45,7 @@ install: $(VENV)/.installed ## Create .venv, install the locked dependencies and
 # without dependencies so DAG helpers can use ray_jobs.submit, which needs no ray.
 $(AIRFLOW_VENV)/.installed: requirements/airflow-lock.txt pyproject.toml $(VENV)/.installed
 	test -x $(AIRFLOW_VENV)/bin/python || $(PYTHON) -m venv $(AIRFLOW_VENV)
-	$(UV) pip install --quiet --python $(AIRFLOW_VENV)/bin/python -r requirements/airflow-lock.txt
+	$(UV) pip install --quiet --compile-bytecode --python $(AIRFLOW_VENV)/bin/python -r requirements/airflow-lock.txt
 	$(UV) pip install --quiet --python $(AIRFLOW_VENV)/bin/python --no-deps -e .
 	touch $@
 

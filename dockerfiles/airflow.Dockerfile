@@ -15,7 +15,8 @@ RUN pip install --no-cache-dir "uv==${UV_VERSION}" \
 WORKDIR /app
 
 COPY requirements/airflow-lock.txt requirements/postgres.txt requirements/
-RUN uv pip install --system --no-cache -r requirements/airflow-lock.txt -r requirements/postgres.txt
+# Bytecode compiled here: PYTHONDONTWRITEBYTECODE means no process ever caches it at run time.
+RUN uv pip install --system --no-cache --compile-bytecode -r requirements/airflow-lock.txt -r requirements/postgres.txt
 
 COPY pyproject.toml README.md ./
 COPY features features

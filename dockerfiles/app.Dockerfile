@@ -21,7 +21,8 @@ WORKDIR /app
 
 # Dependencies first: the layer survives code changes.
 COPY requirements/lock.txt requirements/postgres.txt requirements/
-RUN uv pip install --system --no-cache -r requirements/lock.txt -r requirements/postgres.txt
+# Bytecode compiled here: PYTHONDONTWRITEBYTECODE means no process ever caches it at run time.
+RUN uv pip install --system --no-cache --compile-bytecode -r requirements/lock.txt -r requirements/postgres.txt
 
 COPY pyproject.toml setup.py README.md ./
 COPY features features

@@ -347,6 +347,9 @@ def test_images_install_the_local_lock_and_run_as_non_root() -> None:
         steps = _dockerfile(ROOT / "dockerfiles" / name)
         runs = " ".join(arguments for instruction, arguments in steps if instruction == "RUN")
         assert f"-r {lock}" in runs, name
+        # PYTHONDONTWRITEBYTECODE (set in both images) means bytecode is compiled at build or
+        # every process compiles its imports again.
+        assert f"--compile-bytecode -r {lock}" in runs, f"{name}: dependencies without bytecode"
         assert ("ARG", f"UV_VERSION={uv_version.group(1)}") in steps, f"{name}: uv differs"
         users = [arguments for instruction, arguments in steps if instruction == "USER"]
         assert users and users[-1] not in {"root", "0"}, f"{name} runs as root"

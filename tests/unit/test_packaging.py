@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 import tomllib
+
+import pytest
 
 from tests.conftest import REPO
 
@@ -38,3 +42,28 @@ def test_mlflow_graphql_and_strawberry_agree() -> None:
     runtime = _pins("lock.txt")
     assert int(runtime["graphene"].split(".")[0]) >= 3
     assert tuple(int(p) for p in runtime["graphql-core"].split(".")[:2]) < (3, 3)
+
+
+@pytest.mark.parametrize(
+    ("venv", "modules"),
+    [(".venv", ("ray", "mlflow", "sklearn", "pandas")), (".venv-airflow", ("airflow",))],
+)
+def test_installed_dependencies_come_with_their_bytecode(
+    venv: str, modules: tuple[str, ...]
+) -> None:
+    """`make install` / `make airflow-install` compile bytecode: with PYTHONDONTWRITEBYTECODE
+    (set on CI machines and in our images) nothing else would, and every process would compile
+    its imports from source again."""
+    python = REPO / venv / "bin" / "python"
+    if not python.exists() and os.environ.get("CI") != "true":
+        pytest.skip(f"{venv} is not installed here")
+    script = (
+        "import importlib.util, os, sys\n"
+        "for name in sys.argv[1:]:\n"
+        "    origin = importlib.util.find_spec(name).origin\n"
+        "    print(name, os.path.exists(importlib.util.cache_from_source(origin)))\n"
+    )
+    answer = subprocess.run(
+        [str(python), "-c", script, *modules], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert answer == [word for name in modules for word in (name, "True")], answer
