@@ -118,7 +118,7 @@ same seed, dataset {parallel["dataset_version"]}; wall time of the whole job, me
 The families phase is what running the families side by side can change: tuning, refit, test
 scoring and MLflow logging of all three (`phase_seconds.families` in the job's summary). The
 rest of the job, {rest:.1f} s in parallel mode, is the same in both modes: interpreter and imports,
-service checks, Ray connect, reading the splits with Ray Data, registry writes.
+service checks, Ray connect, reading the splits, registry writes.
 
 Per family, tuning + refit seconds (parallel / sequential): {per_family}.
 The same CPU work with every core busy the whole time would take sequential CPU s / {machine_cpus}:

@@ -1,4 +1,4 @@
-"""Finding published dataset versions and reading their splits (Ray Data over S3), and the raw
+"""Finding published dataset versions and reading their splits (Parquet on S3), and the raw
 files batch scoring reads."""
 
 from __future__ import annotations
@@ -47,12 +47,16 @@ def resolve(settings: Settings, client: Any, version: str | None) -> dict[str, A
 
 
 def read_split(settings: Settings, manifest: dict[str, Any], split: str) -> pd.DataFrame:
-    """One split as a pandas frame, read with Ray Data (after `ray_jobs.core.cluster.connect`)."""
-    import ray.data
+    """One split as a pandas frame, files in name order.
+
+    Read with pyarrow in the calling process, which needs the whole frame anyway: through Ray
+    Data (planning, read tasks, worker start, the copy back) it took ~1.3 s per split, against
+    0.05 s here for the real dataset's splits.
+    """
+    import pyarrow.parquet as pq
 
     uri = s3.S3Uri.parse(manifest["splits"][split]["uri"])
-    dataset = ray.data.read_parquet(uri.path, filesystem=s3.arrow_fs(settings))
-    frame = dataset.to_pandas()
+    frame = pq.read_table(uri.path, filesystem=s3.arrow_fs(settings)).to_pandas()
     for column in frame.columns:
         if frame[column].dtype != "float64":
             frame[column] = frame[column].astype(object).where(frame[column].notna(), None)

@@ -14,10 +14,10 @@ from typing import Any
 
 import pandas as pd
 
-from features.evaluation import REGRESSION_METRICS, regression_metrics
-from features.models import build_model, suggest
-from features.schema import FEATURE_NAMES, TARGET
+from features.evaluation import REGRESSION_METRICS
+from features.models import suggest
 from ray_jobs.train.progress import TRIAL_ERROR, finished
+from ray_jobs.train.trial_fit import trial_metrics
 from ray_jobs.train.trials import trial_record
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ def trainable(
     train: pd.DataFrame,
     validation: pd.DataFrame,
 ) -> None:
-    """One trial: fit on train, report validation metrics to Tune.
+    """One trial: fit on train, report validation metrics to Tune (`trial_fit`).
 
     An error of the trial's own (a parameter the model refuses, a fit that breaks) is reported
     as the trial's result instead of raised: Tune retries raised errors (`TRIAL_RETRIES`, meant
@@ -45,10 +45,7 @@ def trainable(
     from ray import tune
 
     try:
-        model = build_model(family, config, seed)
-        model.fit(train[list(FEATURE_NAMES)], train[TARGET].to_numpy())
-        predicted = model.predict(validation[list(FEATURE_NAMES)])
-        metrics = regression_metrics(validation[TARGET].to_numpy(), predicted)
+        metrics = trial_metrics(family, config, seed, train, validation)
     except Exception as error:  # noqa: BLE001  (reported, not retried)
         log.warning("%s trial failed: %s: %s", family, type(error).__name__, error)
         # Every metric is there (NaN): Tune checks a result names the searched one.
