@@ -101,10 +101,15 @@ class TreeSampler:
 
 def ray_head_pid(settings: Settings) -> int:
     """The local stack's Ray head process (the root of every Ray process a job uses)."""
-    pid = Stack(settings).owned("ray").pid()
-    if pid is None:
+    return service_pids(settings, ("ray",))[0]
+
+
+def service_pids(settings: Settings, names: tuple[str, ...]) -> list[int]:
+    """The local stack's service processes, each the root of its tree (`ray` is the head)."""
+    pids = [Stack(settings).owned(name).pid() for name in names]
+    if None in pids:
         raise SystemExit("start the local stack first: make up")
-    return pid
+    return [pid for pid in pids if pid is not None]
 
 
 def baseline_rss(roots: list[int]) -> int:

@@ -17,18 +17,20 @@ import time
 
 import typer
 
-from benchmarks.common import TreeSampler, machine, ray_head_pid, write_section
+from benchmarks.common import TreeSampler, machine, service_pids, write_section
 from ray_jobs.core import cli
 from ray_jobs.core.settings import child_env, get_settings
 from ray_jobs.submit import summary_line
 
 log = logging.getLogger(__name__)
 BENCH_MODEL = "burnout-rate-benchmark"
-TARGET = 0.6
+# Issue 19: parallel / sequential within 15 % of the CPU lower bound measured in the same run.
+TARGET_OVER_BOUND = 1.15
 
 
 def _train(args: list[str]) -> tuple[float, float, dict[str, object]]:
-    """Wall seconds, CPU seconds (Ray's processes + the driver) and the job's summary."""
+    """Wall seconds, CPU seconds (the driver, Ray's processes, and the S3 and MLflow servers
+    the job keeps busy: work on the same cores) and the job's summary."""
     started = time.monotonic()
     process = subprocess.Popen(
         [sys.executable, "-m", "ray_jobs.train", *args],
@@ -38,7 +40,8 @@ def _train(args: list[str]) -> tuple[float, float, dict[str, object]]:
         text=True,
     )
     # Sampling costs CPU, which the parallel mode has none of to spare: every 0.5 s is plenty.
-    with TreeSampler([ray_head_pid(get_settings()), process.pid], interval=0.5) as sampler:
+    roots = [*service_pids(get_settings(), ("ray", "s3", "mlflow")), process.pid]
+    with TreeSampler(roots, interval=0.5) as sampler:
         stdout, stderr = process.communicate()
     seconds = time.monotonic() - started
     if process.returncode != 0:
@@ -46,8 +49,10 @@ def _train(args: list[str]) -> tuple[float, float, dict[str, object]]:
     return seconds, sampler.cpu_seconds, summary_line(stdout)
 
 
-def _verdict(ratio: float) -> str:
-    return f"target <= {TARGET}: {'met' if ratio <= TARGET else 'NOT met'}"
+def _verdict(ratio: float, bound: float) -> str:
+    over = ratio / bound
+    met = "met" if over <= TARGET_OVER_BOUND else "NOT met"
+    return f"{over:.2f}x the lower bound; target <= {TARGET_OVER_BOUND}x: {met}"
 
 
 def _runs(values: list[float]) -> str:
@@ -112,8 +117,8 @@ same seed, dataset {parallel["dataset_version"]}; wall time of the whole job, me
 | families one after another | {sequential_s:.1f} ({_runs(times["sequential"])}) \
 | {phase_s:.1f} ({_runs(phase["sequential"])}) \
 | {statistics.median(busy["sequential"]):.2f} of {machine_cpus} |
-| **ratio parallel / sequential** | **{ratio:.2f}** ({_verdict(ratio)}) \
-| **{phase_p / phase_s:.2f}** ({_verdict(phase_p / phase_s)}) | |
+| **ratio parallel / sequential** | **{ratio:.2f}** ({_verdict(ratio, floor)}) \
+| **{phase_p / phase_s:.2f}** | |
 
 The families phase is what running the families side by side can change: tuning, refit, test
 scoring and MLflow logging of all three (`phase_seconds.families` in the job's summary). The
@@ -121,7 +126,9 @@ rest of the job, {rest:.1f} s in parallel mode, is the same in both modes: inter
 service checks, Ray connect, reading the splits, registry writes.
 
 Per family, tuning + refit seconds (parallel / sequential): {per_family}.
-The same CPU work with every core busy the whole time would take sequential CPU s / {machine_cpus}:
+CPU s: the job's driver, every Ray process, and the S3 and MLflow servers it keeps busy (work
+on the same cores). The same CPU work with every core busy the whole time would take
+sequential CPU s / {machine_cpus}:
 a lower bound of **{floor:.2f}** for the ratio on this machine (sequential cores busy / CPUs).
 """
     write_section("Training: parallel vs sequential families", body)
