@@ -230,4 +230,4 @@ def main(
 
 
 if __name__ == "__main__":
-    cli.run(app)
+    cli.run(app, job=True)

@@ -4,4 +4,4 @@ from ray_jobs.core import cli
 from ray_jobs.etl.job import app
 
 if __name__ == "__main__":
-    cli.run(app)
+    cli.run(app, job=True)

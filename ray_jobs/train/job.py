@@ -231,4 +231,4 @@ def main(
 
 
 if __name__ == "__main__":
-    cli.run(app)
+    cli.run(app, job=True)

@@ -10,7 +10,7 @@ import pytest
 
 from local_stack.demo import DemoFailed, one_line, step
 from ray_jobs.core import cli
-from ray_jobs.core.errors import ServiceUnavailable
+from ray_jobs.core.errors import NotFound, ServiceUnavailable
 from ray_jobs.core.settings import load_settings
 
 SUBCOMMANDS = ["up", "down", "status", "ingest", "etl", "train", "batch-predict", "submit"]
@@ -64,3 +64,47 @@ def test_a_failed_step_names_itself_its_cause_and_its_log(tmp_path: Path) -> Non
     assert message.count("\n") < 6
     traceback_file = tmp_path / "logs" / "demo-error.log"
     assert "Traceback" in traceback_file.read_text() and str(traceback_file) in message
+
+
+JOB_SCRIPT = """
+import atexit, logging, sys
+import typer
+from ray_jobs.core import cli
+from ray_jobs.core.errors import NotFound
+
+app = typer.Typer()
+
+
+@app.command()
+def main(fail: bool = False) -> None:
+    atexit.register(lambda: print("interpreter teardown ran"))
+    logging.getLogger("job").warning("working")
+    if fail:
+        raise NotFound("no such dataset version")
+    typer.echo("x" * 200_000)
+    typer.echo('{"summary": "last line"}')
+
+
+cli.run(app, job=True)
+"""
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_a_job_leaves_without_teardown_once_done_and_loses_no_output(
+    fail: bool, tmp_path: Path
+) -> None:
+    script = tmp_path / "job.py"
+    script.write_text(JOB_SCRIPT)
+    result = subprocess.run(
+        [sys.executable, str(script), *(["--fail"] if fail else [])],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert "working" in result.stderr
+    if fail:  # the error path exits as before: its code, the teardown runs
+        assert result.returncode == NotFound.exit_code, result.stderr
+        assert "no such dataset version" in result.stderr
+        assert "interpreter teardown ran" in result.stdout
+    else:
+        assert result.returncode == 0, result.stderr
+        lines = result.stdout.splitlines()
+        assert lines == ["x" * 200_000, '{"summary": "last line"}']  # flushed, teardown skipped
