@@ -32,30 +32,33 @@ def job_placement() -> dict[str, Any]:
     if "ray" not in sys.modules:  # nothing ran on Ray (e.g. the dataset version existed)
         return {}
     import ray
-    from ray.util.state import list_tasks
+    from ray.util.state import list_actors, list_tasks
 
     if not ray.is_initialized():
         return {}
     context = ray.get_runtime_context()
     since = time.monotonic() - _work_done_at[0] if _work_done_at else 0.0
     time.sleep(max(0.0, EVENTS_FLUSH_S - since))
+    where = {
+        "filters": [("job_id", "=", context.get_job_id())],
+        "limit": MAX_TASKS,
+        "detail": True,
+        "raise_on_missing_output": False,
+        "timeout": 30,
+    }
     try:
-        tasks = list_tasks(
-            filters=[("job_id", "=", context.get_job_id())],
-            limit=MAX_TASKS,
-            detail=True,
-            raise_on_missing_output=False,
-            timeout=30,
-        )
+        tasks, actors = list_tasks(**where), list_actors(**where)
     except Exception as error:  # noqa: BLE001  (placement is reported, never required)
         log.warning("could not list this job's tasks: %s", error)
         return {"driver_node": context.get_node_id(), "error": str(error)}
     work: Counter[str] = Counter()
     bookkeeping: Counter[str] = Counter()
-    for task in tasks:
-        if task.node_id:
-            cpus = float((task.required_resources or {}).get("CPU", 0))
-            (work if cpus > 0 else bookkeeping)[task.node_id] += 1
+    placed = [(t.node_id, t.required_resources) for t in tasks if t.type != "ACTOR_CREATION_TASK"]
+    # An actor's creation task carries no node id, its actor does (Tune's trial actors).
+    placed += [(a.node_id, a.required_resources) for a in actors]
+    for node, resources in placed:
+        if node:
+            (work if reserved_cpus(resources) > 0 else bookkeeping)[node] += 1
     return {
         "driver_node": context.get_node_id(),
         # Tasks and actors that reserved a CPU (Ray Data's reads, transforms and writes, Tune's
@@ -65,3 +68,13 @@ def job_placement() -> dict[str, Any]:
         # nothing (Ray Data keeps some of them on the driver's node).
         "other_task_nodes": dict(bookkeeping.most_common()),
     }
+
+
+def reserved_cpus(resources: dict[str, float] | None) -> float:
+    """The CPUs a task or actor reserved: `CPU`, or, inside a placement group (Tune's trial
+    actors), its bundle's `CPU_group_<index>_<group>` and `CPU_group_<group>` (the same CPUs,
+    named twice)."""
+    resources = resources or {}
+    if "CPU" in resources:
+        return float(resources["CPU"])
+    return float(max((v for k, v in resources.items() if k.startswith("CPU_group_")), default=0))
