@@ -25,7 +25,7 @@ def work_done() -> None:
 
 
 def job_placement() -> dict[str, Any]:
-    """The driver's node and, per node id, how many of this job's tasks ran there.
+    """The driver's node and, per node id, how many of this job's tasks and actors ran there.
 
     Never fails the job: if the state API cannot answer, the summary says why instead.
     """
