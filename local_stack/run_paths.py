@@ -49,6 +49,15 @@ def haproxy_socket_folder(settings: Settings) -> Path:
     return socket_dir(settings) / "hp"
 
 
+def linked(settings: Settings, name: str, target: Path) -> Path:
+    """`<socket_dir>/<name>`, a link to `target` (both made here): a short path, free of the
+    checkout's spaces and commas, for tools that split or do not quote their arguments."""
+    socket_dir(settings).mkdir(mode=0o700, parents=True, exist_ok=True)
+    target.mkdir(parents=True, exist_ok=True)
+    _link(socket_dir(settings) / name, target)
+    return socket_dir(settings) / name
+
+
 def _longest_paths(settings: Settings) -> list[tuple[str, int, str]]:
     """(path, limit, who imposes it) for every socket the stack will create."""
     node = "n" * RAY_NODE_ID_CHARS
@@ -126,12 +135,8 @@ def haproxy_env(settings: Settings) -> dict[str, str]:
     """
     if not settings.serve_haproxy:
         return {}
-    socket_dir(settings).mkdir(mode=0o700, parents=True, exist_ok=True)
-    target = settings.run_dir / "haproxy"
-    target.mkdir(parents=True, exist_ok=True)
     # HAProxy's config names these paths unquoted: through the socket folder they have no space.
-    files = haproxy_files(settings)
-    _link(files, target)
+    files = linked(settings, haproxy_files(settings).name, settings.run_dir / "haproxy")
     sockets = haproxy_socket_folder(settings)
     base = settings.serve_replica_base_port
     return {

@@ -49,11 +49,13 @@ class Service:
 
 
 def s3_service(st: Settings) -> Service:
-    data_dir = st.run_dir / "s3"
+    # `<run_dir>/s3` through the socket folder: weed reads -dir as a comma-separated list of
+    # folders, so a checkout path with a comma failed at start.
+    data_dir = run_paths.socket_dir(st) / "s3"
     base = st.s3_internal_base_port
 
     def argv() -> list[str]:
-        data_dir.mkdir(parents=True, exist_ok=True)
+        run_paths.linked(st, data_dir.name, st.run_dir / "s3")
         config = st.run_dir / "s3-identities.json"
         config.write_text(json.dumps(_s3_identities(st)))
         config.chmod(0o600)

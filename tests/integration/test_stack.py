@@ -66,6 +66,26 @@ def test_s3_data_survives_a_restart(stack: Stack) -> None:
     assert body == b"kept"
 
 
+def test_s3_starts_in_a_checkout_whose_path_has_a_comma_and_spaces(stack: Stack) -> None:
+    """weed reads -dir as a list of folders split at commas: `make up` failed in such a
+    checkout (a stranger's clone, stop 27). Its data must still land in the run folder."""
+    from local_stack.port_blocks import free_port_block
+    from tests.conftest import make_settings
+
+    run_dir = stack.settings.run_dir.parent / "my projects, 2026" / "burnout ray" / ".run"
+    other = Stack(make_settings(run_dir, free_port_block()))
+    try:
+        other.up(("s3",))
+        assert other.status()[0]["health"] == "healthy"
+        client = s3.client(other.settings)
+        client.put_object(Bucket=other.settings.bucket_data, Key="comma/check.txt", Body=b"ok")
+        got = client.get_object(Bucket=other.settings.bucket_data, Key="comma/check.txt")
+        assert got["Body"].read() == b"ok"
+        assert any(path.is_file() for path in (run_dir / "s3").rglob("*"))
+    finally:
+        other.down()
+
+
 def test_port_taken_by_a_stranger_is_reported(stack: Stack, tmp_path: object) -> None:
     import socket
 
