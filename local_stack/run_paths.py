@@ -52,10 +52,11 @@ def haproxy_socket_folder(settings: Settings) -> Path:
 def linked(settings: Settings, name: str, target: Path) -> Path:
     """`<socket_dir>/<name>`, a link to `target` (both made here): a short path, free of the
     checkout's spaces and commas, for tools that split or do not quote their arguments."""
-    socket_dir(settings).mkdir(mode=0o700, parents=True, exist_ok=True)
+    link = socket_dir(settings) / name
+    link.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     target.mkdir(parents=True, exist_ok=True)
-    _link(socket_dir(settings) / name, target)
-    return socket_dir(settings) / name
+    _link(link, target)
+    return link
 
 
 def _longest_paths(settings: Settings) -> list[tuple[str, int, str]]:
@@ -90,9 +91,7 @@ def prepare(settings: Settings) -> Path:
         raise ConfigError(
             f"socket folder {folder} belongs to another user: set BURNOUT_SOCKET_DIR elsewhere"
         )
-    target = settings.run_dir / "ray"
-    target.mkdir(parents=True, exist_ok=True)
-    _link(ray_temp_dir(settings), target)
+    linked(settings, ray_temp_dir(settings).name, settings.run_dir / "ray")
     _link(folder / "venv", Path(sys.prefix))
     return folder
 
