@@ -29,6 +29,7 @@ from ray_jobs.core.cluster import connect
 from ray_jobs.core.errors import BurnoutError, ServiceUnavailable
 from ray_jobs.core.placement import job_placement, work_done
 from ray_jobs.core.settings import Settings, get_settings
+from ray_jobs.train import tune_log_filter
 from ray_jobs.train.config import DEFAULT_CONFIG, load_config
 from ray_jobs.train.family_runs import TUNE_RUN_TAG, Logged, Tracking, tune_and_log
 from ray_jobs.train.model_card import CardContext, data_note
@@ -126,6 +127,7 @@ def _tune_and_log(
     # Tune reads the experiment-state period only from the driver's environment ("auto" means
     # every 10 s or more): the trials a killed driver's successor must redo.
     os.environ["TUNE_GLOBAL_CHECKPOINT_S"] = str(settings.tune_state_every_s)
+    tune_log_filter.install()
     tune_settings = {
         "seed": config["seed"],
         "metric": config["metric"],
