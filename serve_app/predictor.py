@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from features.compiled_pipeline import Predict, verified
 from features.risk import clip_burn_rate, risk_level
 from features.schema import FEATURE_NAMES
 from features.validation import validate
@@ -39,6 +40,11 @@ class LoadedModel:
     run_id: str
     model: Any
     loaded_at: float = field(default_factory=time.time)
+    # What serving calls: the compiled pipeline when it reproduces `model.predict` exactly.
+    predict: Predict = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "predict", verified(self.model))
 
     def ref(self) -> dict[str, str]:
         return {"name": self.name, "alias": self.alias, "version": self.version}
@@ -155,7 +161,7 @@ class PredictionService:
         """Burn rate (clipped) and risk level per validated row; with `explain`, each raw
         feature's contribution too (features.explain)."""
         features = frame[list(FEATURE_NAMES)]
-        rates = clip_burn_rate(model.model.predict(features))
+        rates = clip_burn_rate(model.predict(features))
         levels = risk_level(rates)
         ids = frame["employee_id"].tolist()
         ref = model.ref()
