@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -55,6 +55,14 @@ TARGETS = {
     "grpc_vs_rest_32": 1.0,
     "bulk_vs_in_process": 1.5,
     "bulk_parquet_vs_in_process": 1.2,
+}
+# With the demo's stack up (issue 19, item 7), as users run it: Serve must clearly beat the
+# single-process peer, gRPC beat REST, and one request cost little more than in the plain app.
+STACK_TARGETS = {
+    **TARGETS,
+    "rest_vs_batched_32": 1.2,
+    "grpc_vs_rest_32": 1.2,
+    "rest_p50_vs_seed_p50": 1.2,
 }
 
 
@@ -125,22 +133,31 @@ def bulk(
         "pydantic_s": _posts(url + "&explain=false", body, "application/json", rows, repeats),
         "parquet_s": _posts(url, _parquet(records), PARQUET, rows, repeats, stages),
     }
-    # The same registry loader as the Serve replicas: the pipeline the alias names.
-    pipeline = registry_loader(settings.mlflow_tracking_uri, settings.model_name)(alias).model
-    local: list[float] = []
-    for attempt in range(repeats + 1):
-        started = time.perf_counter()
-        # The in-process caller starts from the same records the REST client sends.
-        pipeline.predict(pd.DataFrame.from_records(records))
-        if attempt:
-            local.append(time.perf_counter() - started)
+    # The same registry loader as the Serve replicas: the model the alias names, with the
+    # predict a replica calls (compiled when exact) and, for reference, the Pipeline's own.
+    loaded = registry_loader(settings.mlflow_tracking_uri, settings.model_name)(alias)
+    # The in-process caller starts from the same records the REST client sends.
+    local = _timed(lambda: loaded.predict(pd.DataFrame.from_records(records)), repeats)
+    plain = _timed(lambda: loaded.model.predict(pd.DataFrame.from_records(records)), repeats)
     return {
         **times,
-        "in_process_s": statistics.median(local),
+        "in_process_s": local,
+        "pipeline_s": plain,
         "alias": alias,
         "rows": rows,
         "stages": stages,
     }
+
+
+def _timed(call: Callable[[], Any], repeats: int) -> float:
+    """Median seconds of `repeats` calls after one warm-up."""
+    took = []
+    for attempt in range(repeats + 1):
+        started = time.perf_counter()
+        call()
+        if attempt:
+            took.append(time.perf_counter() - started)
+    return statistics.median(took)
 
 
 def _posts(
@@ -210,11 +227,11 @@ def ratios(results: list[dict[str, Any]], bulk_times: dict[str, Any]) -> dict[st
     }
 
 
-def _met(name: str, value: float) -> str:
+def _met(name: str, value: float, targets: dict[str, float]) -> str:
     lower_is_better = name.startswith("bulk_") or name == "rest_p50_vs_seed_p50"
-    ok = value <= TARGETS[name] if lower_is_better else value >= TARGETS[name]
+    ok = value <= targets[name] if lower_is_better else value >= targets[name]
     bound = "<=" if lower_is_better else ">="
-    return f"{value:.2f} (target {bound} {TARGETS[name]:g}: {'met' if ok else 'NOT met'})"
+    return f"{value:.2f} (target {bound} {targets[name]:g}: {'met' if ok else 'NOT met'})"
 
 
 def plot(results: list[dict[str, Any]], title: str, path: Path) -> None:
@@ -247,6 +264,7 @@ def report(
     mode: str,
     seconds: float,
     picture: Path,
+    targets: dict[str, float],
 ) -> str:
     lines = [
         f"`python -m benchmarks.serve_bench --seconds {seconds:g}` ({machine()}; {mode}). "
@@ -270,7 +288,7 @@ def report(
         "|---|---|",
     ]
     for name, value in ratios(results, bulk_times).items():
-        lines.append(f"| {name} | {_met(name, value)} |")
+        lines.append(f"| {name} | {_met(name, value, targets)} |")
     lines += ["", *_stage_table(bulk_times["stages"]), "", f"![serving benchmark]({picture.name})"]
     return "\n".join(lines)
 
@@ -302,8 +320,9 @@ def _bulk_note(bulk_times: dict[str, Any]) -> str:
         f"{bulk_times['serve_s'] * 1000:.0f} ms as JSON "
         f"({bulk_times['pydantic_s'] * 1000:.0f} ms when the route's pydantic model reads it), "
         f"{bulk_times['parquet_s'] * 1000:.0f} ms as a Parquet body (Parquet answer), vs "
-        "in-process `pipeline.predict(DataFrame(records))` "
-        f"{bulk_times['in_process_s'] * 1000:.0f} ms (median of 5; model alias "
+        "in-process `LoadedModel.predict(DataFrame(records))` (the replica's call: the compiled "
+        f"pipeline) {bulk_times['in_process_s'] * 1000:.0f} ms; the sklearn `Pipeline.predict` "
+        f"takes {bulk_times['pipeline_s'] * 1000:.0f} ms (medians of 5; model alias "
         f"`{bulk_times['alias']}` on both sides). What serving adds to the in-process call: "
         f"{(bulk_times['serve_s'] - bulk_times['in_process_s']) * 1000:.0f} ms for JSON, "
         f"{(bulk_times['parquet_s'] - bulk_times['in_process_s']) * 1000:.0f} ms for Parquet; "
@@ -365,11 +384,12 @@ def main(
     name = ("haproxy" if settings.serve_haproxy else "proxy") + ("_stack" if stack_up else "")
     picture = DOCS.parent / f"serve_bench_{name}.png"
     plot(results, f"burnout-ray serving ({mode})", picture)
-    body = report(results, bulk_times, mode, seconds, picture)
+    targets = STACK_TARGETS if stack_up else TARGETS
+    body = report(results, bulk_times, mode, seconds, picture, targets)
     title = "HAProxy" if settings.serve_haproxy else "Python proxy"
     write_section(f"Serving: {title}" + (", stack idling" if stack_up else ""), body)
     for name, value in ratios(results, bulk_times).items():
-        log.info("%s = %s", name, _met(name, value))
+        log.info("%s = %s", name, _met(name, value, targets))
 
 
 if __name__ == "__main__":

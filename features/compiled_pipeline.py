@@ -3,12 +3,11 @@
 `Pipeline.predict` on a serving batch (1-64 rows) took ~11 ms here whatever the row count, for
 0.5 ms of model: pandas output wrapping and input validation at every step, the
 ColumnTransformer's dispatch, and up to 49 BayesianRidge calls inside IterativeImputer, each
-validating its input again. `compile_pipeline` reads the fitted parameters of the pipeline that
+validating its input again. `CompiledPipeline` reads the fitted parameters of the pipeline
 `features.models` builds (derive -> one-hot + passthrough -> MICE -> scale -> estimator) once and
-does the same arithmetic, in the same order, on arrays (~1 ms). The estimator's own `predict`
-still runs. A pipeline of any other shape is not compiled (`Unsupported`); `verified` also checks
-the compiled form against the pipeline on probe rows, so a caller keeps `Pipeline.predict`
-unless both agree to the last bit.
+does the same arithmetic, in the same order, on arrays (~1 ms); the estimator's own `predict`
+still runs. Another shape is not compiled (`Unsupported`), and `verified` keeps
+`Pipeline.predict` unless the two agree to the last bit on probe rows.
 """
 
 from __future__ import annotations
@@ -22,13 +21,7 @@ import numpy as np
 import pandas as pd
 
 from features.derived import derive_features, tenure_years
-from features.schema import (
-    BURN_RATE,
-    CATEGORICAL_NAMES,
-    FEATURE_NAMES,
-    NUMERIC_FEATURE_NAMES,
-    RAW_COLUMNS,
-)
+from features.schema import CATEGORICAL_NAMES, FEATURE_NAMES, NUMERIC_FEATURE_NAMES, RAW_TO_NAME
 
 log = logging.getLogger(__name__)
 
@@ -221,8 +214,7 @@ def probe_rows(rows: int = 400, seed: int = 2026) -> pd.DataFrame:
     from features.synthetic import generate
     from features.validation import validate
 
-    raw = generate(rows, seed=seed).drop(columns=[BURN_RATE.raw])
-    raw = raw.rename(columns={c.raw: c.name for c in RAW_COLUMNS}).astype(object)
+    raw = generate(rows, seed=seed).rename(columns=RAW_TO_NAME).astype(object)
     checked = validate(raw, require_target=False, require_id=False)
     clean = checked.clean.loc[checked.valid.to_numpy(), list(FEATURE_NAMES)]
     edges = []

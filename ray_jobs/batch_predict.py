@@ -21,6 +21,7 @@ from typing import Annotated, Any
 import pandas as pd
 import typer
 
+from features.compiled_pipeline import Predict, verified
 from features.risk import clip_burn_rate, risk_level
 from features.schema import FEATURE_NAMES, RAW_TO_NAME
 from features.validation import validate
@@ -40,14 +41,16 @@ OUTPUT_COLUMNS = (
 )  # fmt: skip
 
 
-_MODELS: dict[tuple[str, str, str], Any] = {}
+_MODELS: dict[tuple[str, str, str], tuple[Any, Predict]] = {}
 
 
-def _model(tracking_uri: str, name: str, version: str) -> Any:
-    """Load a model version once per Ray worker process (workers are reused across tasks)."""
+def _model(tracking_uri: str, name: str, version: str) -> tuple[Any, Predict]:
+    """A model version and its predict (compiled when exact, `features.compiled_pipeline`),
+    loaded once per Ray worker process (workers are reused across tasks)."""
     key = (tracking_uri, name, version)
     if key not in _MODELS:
-        _MODELS[key] = load_version(name, version, tracking_uri)
+        pipeline = load_version(name, version, tracking_uri)
+        _MODELS[key] = (pipeline, verified(pipeline))
     return _MODELS[key]
 
 
@@ -86,9 +89,9 @@ def score_batch(
         for column in explain_columns():
             out[column] = None if column == "imputed_features" else float("nan")
     if ok.any():
-        model = _model(tracking_uri, name, version)
+        model, predict = _model(tracking_uri, name, version)
         valid = checked.clean.loc[ok, list(FEATURE_NAMES)]
-        rates = clip_burn_rate(model.predict(valid))
+        rates = clip_burn_rate(predict(valid))
         out.loc[ok, "burn_rate"] = rates
         out.loc[ok, "risk_level"] = risk_level(rates)
         if explain:
