@@ -3,9 +3,10 @@
     python -m benchmarks.loadgen --plan plan.json
 
 The plan lists cells ({"name", "protocol": rest|graphql|grpc, "address", "concurrency"}, and
-optionally "timeline": true) and the records to send; the result is one JSON line per cell on
-stdout. A timeline cell also returns every request as [start offset s, latency ms, ok, model
-version, failure kind] and the wall-clock start, for runs that stage faults while the load runs.
+optionally "timeline": true and "warmup_s") and the records to send; the result is one JSON line
+per cell on stdout. A timeline cell also returns every request as [start offset s, latency ms,
+ok, model version, failure kind] and the wall-clock start, for runs that stage faults while the
+load runs.
 It runs in its own process so the server under test never shares an interpreter (or a GIL) with
 its clients. The optional API token (BURNOUT_SERVE_API_TOKEN) is sent when it is set.
 """
@@ -136,7 +137,8 @@ async def run_cell(cell: dict[str, Any], records: list[dict[str, Any]], seconds:
 
     timeline = bool(cell.get("timeline"))
     try:
-        warm_until = time.perf_counter() + warmup_s(seconds)
+        # A cell may ask for longer (autoscaling to settle under its load first).
+        warm_until = time.perf_counter() + float(cell.get("warmup_s", warmup_s(seconds)))
         await asyncio.gather(*(client(warm_until, False) for _ in range(concurrency)))
         started_at = time.time()
         origin = started = time.perf_counter()

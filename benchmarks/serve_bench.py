@@ -42,7 +42,7 @@ from ray_jobs.core.errors import ServiceUnavailable
 from ray_jobs.core.settings import Settings, child_env, get_settings
 from serve_app import server_timing
 from serve_app.columnar import PARQUET
-from serve_app.deploy import wait_healthy
+from serve_app.deploy import replicas, wait_healthy
 from serve_app.predictor import registry_loader
 
 log = logging.getLogger(__name__)
@@ -95,6 +95,16 @@ def plain_app(settings: Settings, mode: str) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def settle_s(settings: Settings) -> float:
+    """Load before measuring a cell that needs another replica: the autoscaler's delay, its
+    look-back window, and a replica's start (docs/reliability.md: ~14 s in all)."""
+    return settings.serve_upscale_delay_s + settings.serve_look_back_period_s + 5.0
+
+
+def running_replicas(settings: Settings) -> int:
+    return sum(r["state"] == "RUNNING" for r in replicas(settings))
 
 
 def run_load(cells: list[dict[str, Any]], records: list[dict[str, Any]], seconds: float) -> list:
@@ -270,14 +280,17 @@ def report(
         f"`python -m benchmarks.serve_bench --seconds {seconds:g}` ({machine()}; {mode}). "
         "One-record requests from a closed-loop load generator in its own process; the model "
         "is the registry's champion in every target. `seed`: plain FastAPI + uvicorn, predict "
-        "per request; `batched`: the same with an asyncio micro-batcher.",
+        "per request; `batched`: the same with an asyncio micro-batcher. A Serve cell with more "
+        "clients than the autoscaling target first runs unmeasured until the autoscaler has "
+        "acted (`settle_s`); `replicas`: RUNNING right after the cell.",
         "",
-        "| target | protocol | clients | req/s | p50 ms | p99 ms | errors |",
-        "|---|---|---|---|---|---|---|",
+        "| target | protocol | clients | replicas | req/s | p50 ms | p99 ms | errors |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         lines.append(
-            f"| {r['name']} | {r['protocol']} | {r['concurrency']} | {r['rps']:.1f} "
+            f"| {r['name']} | {r['protocol']} | {r['concurrency']} | {r.get('replicas', 1)} "
+            f"| {r['rps']:.1f} "
             f"| {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['errors']} |"
         )
     lines += [
@@ -355,15 +368,17 @@ def main(
     # leaves it up); each way gets its own section, with what the idle machine already burns.
     stack_up = port_open(settings.host, settings.airflow_port)
     idle_cores = busy_cores()
-    cells: list[dict[str, Any]] = []
     grpc_address = f"{settings.host}:{settings.serve_grpc_port}"
+    results: list[dict[str, Any]] = []
     for protocol, address in (("rest", serve_url), ("graphql", serve_url), ("grpc", grpc_address)):
-        cells += [
-            {"name": "serve", "protocol": protocol, "address": address, "concurrency": c,
-             "app": settings.serve_app_name}
-            for c in CONCURRENCY
-        ]  # fmt: skip
-    results = run_load(cells, records, seconds)
+        for clients in CONCURRENCY:
+            cell = {"name": "serve", "protocol": protocol, "address": address,
+                    "concurrency": clients, "app": settings.serve_app_name}  # fmt: skip
+            if clients > settings.serve_target_ongoing_requests:
+                cell["warmup_s"] = settle_s(settings)
+            (measured,) = run_load([cell], records, seconds)
+            measured["replicas"] = running_replicas(settings)
+            results.append(measured)
     for mode in ("seed", "batched"):
         with plain_app(settings, mode) as url:
             peer = [

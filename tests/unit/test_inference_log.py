@@ -133,3 +133,30 @@ def test_a_sampled_columnar_body_keeps_its_rows_whole() -> None:
     (body,) = store.objects.values()
     rows = pq.read_table(io.BytesIO(body)).to_pylist()
     assert all(float(r["employee_id"]) == r["designation"] for r in rows)
+
+
+def test_many_one_record_requests_and_frames_between_them_keep_their_order() -> None:
+    import pandas as pd
+
+    store = Store()
+    log = InferenceLog(store, "r")
+    sent: list[list[dict[str, Any]]] = []
+    expected: list[str] = []
+    for i in range(30):
+        if i % 10 == 5:  # a columnar body between one-record requests
+            frame = pd.DataFrame({"employee_id": [f"f{i}a", f"f{i}b"], "designation": [1, 2]})
+            log.add(frame, [PREDICTION] * 2, "rest")
+            expected += [f"f{i}a", f"f{i}b"]
+        else:
+            records = [{**RECORD, "employee_id": f"r{i}", "designation": i % 6}]
+            sent.append(records)
+            log.add(records, [{**PREDICTION, "burn_rate": i / 100}], "grpc" if i % 2 else "rest")
+            expected.append(f"r{i}")
+    assert log.flush() == len(expected)
+    (body,) = store.objects.values()
+    rows = pq.read_table(io.BytesIO(body)).to_pylist()
+    assert [r["employee_id"] for r in rows] == expected
+    by_id = {r["employee_id"]: r for r in rows}
+    assert by_id["r7"]["protocol"] == "grpc" and by_id["r7"]["burn_rate"] == 0.07
+    assert by_id["r8"]["protocol"] == "rest" and by_id["r8"]["designation"] == 2.0
+    assert all(len(records) == 1 for records in sent)  # the callers' lists are left as they were
