@@ -11,6 +11,7 @@ from typing import Any, Protocol
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import ValidationError
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ray_jobs.core.errors import InvalidInput, ModelUnavailable, NotFound
 from serve_app import columnar, predict_bodies, web_ui
@@ -59,23 +60,36 @@ def _install_error_handlers(app: FastAPI) -> None:
         app.add_exception_handler(kind, handle)
 
 
-def _install_guard(app: FastAPI, backend: Backend) -> None:
-    @app.middleware("http")
-    async def guard(request: Request, call_next: Any) -> Any:
-        """The API token (when configured), then the body size, before anything is parsed."""
+class Guard:
+    """The API token (when configured), then the body size, before anything is parsed. Plain
+    ASGI, as `predict_bodies.PredictBodies` (and for the same reason)."""
+
+    def __init__(self, app: ASGIApp, backend: Backend) -> None:
+        self.app = app
+        self.backend = backend
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            refusal = self._refusal(Request(scope))
+            if refusal is not None:
+                await refusal(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    def _refusal(self, request: Request) -> Response | None:
         path = request.url.path
         if (
             path not in OPEN_PATHS
             and not path.startswith(web_ui.ASSET_PREFIXES)
-            and not backend.auth.allows(request.headers.get("authorization"))
+            and not self.backend.auth.allows(request.headers.get("authorization"))
         ):
             response = error(401, "missing or invalid API token (Authorization: Bearer)")
             response.headers.update(CHALLENGE)
             return response
         length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > backend.max_body_bytes:
-            return error(413, f"request body over {backend.max_body_bytes} bytes")
-        return await call_next(request)
+        if length and length.isdigit() and int(length) > self.backend.max_body_bytes:
+            return error(413, f"request body over {self.backend.max_body_bytes} bytes")
+        return None
 
 
 def build_app(backend: Backend, graphql_router: Any | None = None) -> FastAPI:
@@ -87,7 +101,7 @@ def build_app(backend: Backend, graphql_router: Any | None = None) -> FastAPI:
     )
     _install_error_handlers(app)
     predict_bodies.install(app, backend)
-    _install_guard(app, backend)
+    app.add_middleware(Guard, backend=backend)  # added last: runs first
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
