@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from ray_jobs.core.errors import InvalidInput
-from serve_app.batch_wait import AdaptiveWait
+from serve_app.batch_wait import QUIET_GAP_S, AdaptiveWait
 from serve_app.predictor import LoadedModel, PredictionService
 
 GOOD = {"gender": "Male", "company_type": "Service", "wfh_setup_available": "No", "designation": 2}
@@ -23,11 +23,30 @@ class MeanFatigue:
         return frame["mental_fatigue_score"].fillna(5.0).to_numpy(dtype=float) / 10
 
 
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        self.now += 0.01  # batches 10 ms apart: a load going on
+        return self.now
+
+
 def test_wait_is_short_alone_and_long_under_load() -> None:
-    wait = AdaptiveWait(busy_s=0.005)
+    wait = AdaptiveWait(busy_s=0.005, clock=Clock())
     assert [wait.observe(1) for _ in range(3)][-1] == wait.idle_s < 0.005
     assert [wait.observe(20) for _ in range(2)][-1] == 0.005
+    assert wait.observe(1) == 0.005  # one small batch amid a load: still the load's wait
     assert [wait.observe(1) for _ in range(10)][-1] == wait.idle_s
+
+
+def test_a_lone_request_after_a_quiet_gap_does_not_wait_as_under_load() -> None:
+    clock = Clock()
+    wait = AdaptiveWait(busy_s=0.005, clock=clock)
+    assert [wait.observe(30) for _ in range(20)][-1] == 0.005
+    clock.now += QUIET_GAP_S  # the burst is over
+    assert wait.observe(1) == wait.idle_s
+    assert wait.observe(12) == 0.005  # and a new burst is seen at once
 
 
 def test_one_bad_request_does_not_fail_the_batch() -> None:
