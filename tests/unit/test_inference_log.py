@@ -94,6 +94,26 @@ def test_the_background_thread_flushes_on_its_own() -> None:
         log.close()
 
 
+def test_a_full_buffer_is_flushed_soon_but_not_while_its_request_answers() -> None:
+    written: list[float] = []
+
+    def store(key: str, body: bytes) -> None:
+        written.append(time.monotonic())
+
+    log = InferenceLog(store, "r", flush_s=60, flush_rows=3, settle_s=0.2).start()
+    try:
+        filled = time.monotonic()
+        log.add([RECORD] * 3, [PREDICTION] * 3, "rest")  # fills the buffer: wakes the thread
+        deadline = filled + 10
+        while not written and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert written, "a full buffer was not flushed before the periodic flush"
+        assert written[0] - filled >= 0.2  # the request that filled it had time to answer
+    finally:
+        log.close()
+    assert log.written == 3
+
+
 def test_a_columnar_body_is_logged_like_records_in_the_same_file() -> None:
     import numpy as np
     import pandas as pd
