@@ -10,7 +10,8 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
-from serve_app.inference_log import COLUMNS, InferenceLog
+from serve_app.inference_log import InferenceLog
+from serve_app.inference_rows import COLUMNS
 
 RECORD = {
     "employee_id": "e1", "date_of_joining": "2008-09-30", "gender": "Female",
