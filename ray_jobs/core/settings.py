@@ -85,8 +85,8 @@ class Settings(BaseSettings):
     serve_app_name: str = "burnout"
     serve_min_replicas: int = Field(1, ge=1)
     serve_max_replicas: int = Field(2, ge=1)
-    # A replica keeps one core busy from ~16 requests in flight (batches of ~16, ~1.4 ms of CPU
-    # per request; serve_bench): more in flight only queue there, so the next one is added.
+    # A replica keeps one core busy from ~16 requests in flight (~1 ms of CPU per request,
+    # serve_bench): more in flight only queue there, so the next replica is added.
     serve_target_ongoing_requests: float = Field(16, gt=0)
     serve_max_ongoing_requests: int = Field(256, ge=1)
     # Ray's defaults (30 s up, 600 s down, 30 s look-back) react after a short burst is over;
