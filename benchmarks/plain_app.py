@@ -9,7 +9,6 @@ FastAPI routes, validation and registry loader, so only the serving architecture
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -20,50 +19,11 @@ from ray_jobs.core import cli, tracking
 from ray_jobs.core.errors import InvalidInput, NotFound
 from ray_jobs.core.settings import get_settings
 from serve_app.auth import TokenCheck
-from serve_app.batch_wait import AdaptiveWait
-from serve_app.predictor import LoadedModel, PredictionService, registry_loader
+from serve_app.micro_batch import MicroBatcher
+from serve_app.predictor import PredictionService, registry_loader
 from serve_app.rest import build_app
 
 log = logging.getLogger(__name__)
-
-
-class MicroBatcher:
-    """Collects concurrent requests for up to `wait_s` (or `max_size`) and predicts them at once."""
-
-    def __init__(self, service: PredictionService, max_size: int, wait_s: float) -> None:
-        self.service = service
-        self.max_size = max_size
-        self._wait = AdaptiveWait(wait_s)  # the same policy as the Serve deployment
-        self.wait_s = self._wait.idle_s
-        self._pending: list[tuple[list[dict[str, Any]], LoadedModel, asyncio.Future[Any]]] = []
-        self._timer: asyncio.TimerHandle | None = None
-
-    async def submit(self, records: list[dict[str, Any]], model: LoadedModel) -> Any:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
-        self._pending.append((records, model, future))
-        if len(self._pending) >= self.max_size:
-            self._flush()
-        elif self._timer is None:
-            self._timer = loop.call_later(self.wait_s, self._flush)
-        return await future
-
-    def _flush(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        batch, self._pending = self._pending, []
-        if not batch:
-            return
-        self.wait_s = self._wait.observe(len(batch))
-        try:
-            results = self.service.predict_many([(records, model) for records, model, _ in batch])
-        except Exception as error:  # noqa: BLE001  (every waiting request gets the error)
-            for *_, future in batch:
-                future.set_exception(error)
-            return
-        for (*_, future), result in zip(batch, results, strict=True):
-            future.set_result(result)
 
 
 class PlainBackend:
@@ -87,7 +47,7 @@ class PlainBackend:
         if self.batcher is None or explain:
             return self.service.predict_frame(self.service.frame(records), model, explain)
         self.service.check_size(records)
-        result = await self.batcher.submit(records, model)
+        result = await self.batcher.submit((records, model))
         if isinstance(result, InvalidInput):
             raise result
         return list(result)
@@ -125,7 +85,7 @@ def main(
     )
     service.model()
     batcher = (
-        MicroBatcher(service, settings.serve_batch_size, settings.serve_batch_wait_s)
+        MicroBatcher(service.predict_many, settings.serve_batch_size, settings.serve_batch_wait_s)
         if mode == "batched"
         else None
     )

@@ -1,7 +1,7 @@
 """The Ray Serve application: one ingress deployment serving REST, GraphQL and gRPC.
 
-Batching happens inside this deployment (no second DeploymentHandle hop) and every alias is
-cached here, so `?model=knn` costs no extra hop either.
+Batching happens inside this deployment (no second DeploymentHandle hop; `micro_batch`, not
+`@serve.batch`) and every alias is cached here, so `?model=knn` costs no extra hop either.
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ from ray_jobs.core.errors import InvalidInput, NotFound
 from serve_app import drift_gauges, predictor
 from serve_app.alias_board import BOARD_POLL_S, alias_board
 from serve_app.auth import TokenCheck
-from serve_app.batch_wait import AdaptiveWait
 from serve_app.grpc_api import GrpcMethods
 from serve_app.inference_log import from_options as inference_log_from_options
+from serve_app.micro_batch import MicroBatcher
 from serve_app.options import autoscaling, options_from_settings
-from serve_app.predictor import LoadedModel, Loader, PredictionService, Records, registry_loader
+from serve_app.predictor import Loader, PredictionService, Records, registry_loader
 from serve_app.replica_metrics import ReplicaMetrics
 from serve_app.server_timing import stage
 
@@ -52,10 +52,13 @@ class BurnoutService(GrpcMethods):
             int(options["max_records"]),
             int(options.get("max_explain_records", 100)),
         )
-        self._batched.set_max_batch_size(int(options["batch_size"]))
-        self._wait = AdaptiveWait(float(options["batch_wait_s"]))
-        self._batched.set_batch_wait_timeout_s(self._wait.idle_s)
         self.metrics = ReplicaMetrics()
+        self._batcher = MicroBatcher(
+            self.service.predict_many,
+            int(options["batch_size"]),
+            float(options["batch_wait_s"]),
+            self.metrics.batched,
+        )
         self.inference_log = inference_log_from_options(options, self.metrics.logged)
         self._drift = drift_gauges.start(float(options.get("drift_poll_s", 30)))
         self.service.try_load_default()
@@ -75,13 +78,6 @@ class BurnoutService(GrpcMethods):
         return build_app(self, build_router(self))
 
     # -- the shared calls -------------------------------------------------------------------------
-
-    @serve.batch(max_batch_size=64, batch_wait_timeout_s=0.005)
-    async def _batched(
-        self, items: list[tuple[list[dict[str, Any]], LoadedModel]]
-    ) -> list[list[dict[str, Any]] | InvalidInput]:
-        self._batched.set_batch_wait_timeout_s(self._wait.observe(len(items)))
-        return self.service.predict_many(items)
 
     async def predict(
         self,
@@ -119,7 +115,7 @@ class BurnoutService(GrpcMethods):
             with stage("model"):
                 return self.service.predict_frame(frame, model)
         with stage("batch"):  # waiting for the batch, then validating and predicting it
-            result = await self._batched((records, model))
+            result = await self._batcher.submit((records, model))
         if isinstance(result, InvalidInput):
             raise result
         return result
@@ -193,6 +189,7 @@ class BurnoutService(GrpcMethods):
         while True:
             time.sleep(BOARD_POLL_S)
             try:
+                self.metrics.flush()
                 self.metrics.versions({a: m.version for a, m in self.service.loaded().items()})
                 generation, versions = ray.get(self._board.read.remote(), timeout=10)
                 if generation != self._generation:

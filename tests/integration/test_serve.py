@@ -333,11 +333,12 @@ def test_prometheus_metrics_are_exported(rest: httpx.Client, settings: Settings)
     front = httpx.get(f"http://127.0.0.1:{settings.serve_haproxy_metrics_port}/metrics").text
     count = re.search(r'_http_requests_total\{proxy="http_frontend"\} (\d+)', front)
     assert count and int(count.group(1)) >= 10
-    # Serve's own metrics (batches, replicas, autoscaling) through Ray's metrics agent, which
-    # exports every few seconds.
+    # Serve's own metrics (processing latency, replicas, autoscaling) and the replica's
+    # micro-batches through Ray's metrics agent, which exports every few seconds.
     url = f"http://127.0.0.1:{settings.ray_internal_base_port + 5}/metrics"
+    wanted = ("ray_serve_deployment_processing_latency_ms_bucket", "ray_burnout_batch_size_bucket")
     deadline = time.monotonic() + 60
-    while "ray_serve_batches_processed_total" not in (text := httpx.get(url, timeout=10).text):
+    while not all(name in (text := httpx.get(url, timeout=10).text) for name in wanted):
         assert time.monotonic() < deadline, "no Serve metrics in Ray's Prometheus export"
         time.sleep(2)
     assert 'deployment="BurnoutService"' in text

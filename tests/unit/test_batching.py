@@ -1,13 +1,17 @@
-"""Batch prediction pieces that need no services: the adaptive wait and per-request errors."""
+"""Batch prediction pieces that need no services: the adaptive wait, the micro-batcher and
+per-request errors."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import numpy as np
+import pytest
 
 from ray_jobs.core.errors import InvalidInput
 from serve_app.batch_wait import QUIET_GAP_S, AdaptiveWait
+from serve_app.micro_batch import MicroBatcher
 from serve_app.predictor import LoadedModel, PredictionService
 
 GOOD = {"gender": "Male", "company_type": "Service", "wfh_setup_available": "No", "designation": 2}
@@ -67,3 +71,78 @@ def test_one_bad_request_does_not_fail_the_batch() -> None:
     assert [p["burn_rate"] for p in first] == [0.8]  # type: ignore[union-attr]
     assert [p["employee_id"] for p in third] == ["x", None]  # type: ignore[union-attr]
     assert [p["burn_rate"] for p in third] == [0.2, 0.5]  # type: ignore[union-attr]
+
+
+class Doubler:
+    """A batch call that records each batch it gets."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.batches: list[list[int]] = []
+        self.fail = fail
+
+    def __call__(self, items: list[int]) -> list[int]:
+        self.batches.append(items)
+        if self.fail:
+            raise RuntimeError("model gone")
+        return [2 * i for i in items]
+
+
+def test_concurrent_requests_share_one_batch_call() -> None:
+    run, seen = Doubler(), []
+
+    async def main() -> list[int]:
+        batcher = MicroBatcher(run, max_size=64, wait_s=0.005, on_batch=lambda n, w: seen.append(n))
+        return list(await asyncio.gather(*(batcher.submit(i) for i in range(10))))
+
+    assert asyncio.run(main()) == [2 * i for i in range(10)]
+    assert run.batches == [list(range(10))] and seen == [10]
+
+
+def test_a_full_batch_goes_at_once_and_the_rest_follows() -> None:
+    run = Doubler()
+
+    async def main() -> list[int]:
+        # A wait far longer than the test: only a full batch can make the first call.
+        batcher = MicroBatcher(run, max_size=4, wait_s=60)
+        batcher.wait_s = 60
+        first = [asyncio.ensure_future(batcher.submit(i)) for i in range(4)]
+        done, _ = await asyncio.wait(first, timeout=5)
+        assert len(done) == 4
+        batcher.wait_s = 0.001
+        return [f.result() for f in first] + [await batcher.submit(9)]
+
+    assert asyncio.run(main()) == [0, 2, 4, 6, 18]
+    assert run.batches == [[0, 1, 2, 3], [9]]
+
+
+def test_a_failed_batch_fails_each_waiter_and_the_batcher_goes_on() -> None:
+    run = Doubler(fail=True)
+
+    async def main() -> list[Any]:
+        batcher = MicroBatcher(run, max_size=8, wait_s=0.005)
+        failed = await asyncio.gather(
+            *(batcher.submit(i) for i in range(3)), return_exceptions=True
+        )
+        run.fail = False
+        return [*failed, await batcher.submit(5)]
+
+    *failed, after = asyncio.run(main())
+    assert [str(e) for e in failed] == ["model gone"] * 3 and after == 10
+
+
+def test_a_cancelled_request_is_not_predicted_and_breaks_nothing() -> None:
+    run = Doubler()
+
+    async def main() -> int:
+        batcher = MicroBatcher(run, max_size=8, wait_s=0.02)
+        batcher.wait_s = 0.02
+        gone = asyncio.ensure_future(batcher.submit(1))
+        kept = asyncio.ensure_future(batcher.submit(2))
+        await asyncio.sleep(0)  # both queued
+        gone.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await gone
+        return await kept
+
+    assert asyncio.run(main()) == 4
+    assert run.batches == [[2]]
