@@ -69,6 +69,19 @@ def test_the_same_numbers_as_the_pipeline_to_the_last_bit(
     assert np.array_equal(compiled.transform(rows), expected_inputs)
 
 
+def test_lightgbm_on_one_thread_and_on_several_gives_the_same_bits(
+    fitted: dict[str, Pipeline],
+) -> None:
+    compiled = CompiledPipeline(fitted["lightgbm"])
+    assert compiled.booster is not None  # the booster is called directly, not the wrapper
+    rows = pd.concat([_scoring_rows()] * 2, ignore_index=True)
+    assert len(rows) >= compiled_pipeline.THREADED_ROWS  # the size that predicts threaded
+    expected = fitted["lightgbm"].predict(rows)
+    for threads in (None, 1, 2, 3):
+        assert np.array_equal(compiled.predict(rows, threads=threads), expected), threads
+    assert CompiledPipeline(fitted["knn"]).booster is None
+
+
 def test_a_row_with_every_numeric_missing_and_one_with_nothing_missing(
     fitted: dict[str, Pipeline],
 ) -> None:
