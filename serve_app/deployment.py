@@ -224,7 +224,11 @@ def build(settings: Any, loader: Loader | None = None, reload_generation: int = 
         max_ongoing_requests=settings.serve_max_ongoing_requests,
         max_replicas_per_node=settings.serve_max_replicas_per_node,
         health_check_period_s=settings.serve_health_check_period_s,
-        ray_actor_options={"num_cpus": 0.5},
+        ray_actor_options={
+            "num_cpus": 0.5,
+            # Ray sets OMP_NUM_THREADS from num_cpus unless the actor's environment has it.
+            "runtime_env": {"env_vars": {"OMP_NUM_THREADS": str(settings.serve_model_threads)}},
+        },
         logging_config={"enable_access_log": False, "log_level": "WARNING"},
     )
     return deployment.bind(options_from_settings(settings), loader)

@@ -344,6 +344,21 @@ def test_prometheus_metrics_are_exported(rest: httpx.Client, settings: Settings)
     assert 'deployment="BurnoutService"' in text
 
 
+def test_a_replica_runs_with_the_configured_model_threads(
+    settings: Settings, served: dict[str, Any]
+) -> None:
+    from pathlib import Path
+
+    from serve_app.deploy import replicas
+
+    pids = [r["pid"] for r in replicas(settings) if r["state"] == "RUNNING"]
+    assert pids
+    for pid in pids:
+        # Ray would set 1 for a 0.5-CPU actor; a bulk request's trees use this many threads.
+        environment = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        assert f"OMP_NUM_THREADS={settings.serve_model_threads}".encode() in environment
+
+
 def test_autoscaling_config_is_visible_in_serve_status(
     settings: Settings, served: dict[str, Any]
 ) -> None:
