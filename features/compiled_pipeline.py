@@ -184,8 +184,9 @@ def _lightgbm_booster(estimator: Any) -> Any:
 
 @functools.cache
 def _cores() -> int:
-    """OMP_NUM_THREADS when set (Ray sets it to a worker's whole CPUs: batch scoring's workers
-    then share the node), else every core this process may run on (a Serve replica)."""
+    """OMP_NUM_THREADS when set (Ray sets it to a worker's whole CPUs, so batch scoring's workers
+    share the node; a Serve replica gets BURNOUT_SERVE_MODEL_THREADS), else every core this
+    process may run on."""
     configured = os.environ.get("OMP_NUM_THREADS", "")
     if configured.isdigit() and int(configured) > 0:
         return int(configured)
