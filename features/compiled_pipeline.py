@@ -182,7 +182,6 @@ def _lightgbm_booster(estimator: Any) -> Any:
     return estimator.booster_
 
 
-@functools.cache
 def _cores() -> int:
     """OMP_NUM_THREADS when set (Ray sets it to a worker's whole CPUs, so batch scoring's workers
     share the node; a Serve replica gets BURNOUT_SERVE_MODEL_THREADS), else every core this

@@ -19,21 +19,13 @@ from pyarrow import csv
 
 from features.schema import FEATURE_NAMES, RAW_TO_NAME
 from ray_jobs.core.errors import InvalidInput
+from serve_app import answer_columns
 
 CSV = "text/csv"
 ARROW = "application/vnd.apache.arrow.stream"
 PARQUET = "application/vnd.apache.parquet"
 FORMATS = (CSV, ARROW, PARQUET)
-ANSWER = pa.schema(
-    [
-        pa.field("employee_id", pa.string()),
-        pa.field("burn_rate", pa.float64()),
-        pa.field("risk_level", pa.string()),
-        pa.field("model_name", pa.string()),
-        pa.field("model_alias", pa.string()),
-        pa.field("model_version", pa.string()),
-    ]
-)
+ANSWER = pa.schema([pa.field("employee_id", pa.string()), *answer_columns.FIELDS])
 
 _BINARY = {"schema": {"type": "string", "format": "binary"}}
 # Merged by FastAPI into the route's generated operation (next to its JSON body and answer).
@@ -95,17 +87,8 @@ def decode(body: bytes, kind: str) -> pd.DataFrame:
 
 def encode(predictions: list[dict[str, Any]], kind: str) -> bytes:
     """The predictions as one table in the format they came in."""
-    table = pa.table(
-        {
-            "employee_id": [p.get("employee_id") for p in predictions],
-            "burn_rate": [p["burn_rate"] for p in predictions],
-            "risk_level": [p["risk_level"] for p in predictions],
-            "model_name": [p["model"]["name"] for p in predictions],
-            "model_alias": [p["model"]["alias"] for p in predictions],
-            "model_version": [p["model"]["version"] for p in predictions],
-        },
-        schema=ANSWER,
-    )
+    ids = [p.get("employee_id") for p in predictions]
+    table = pa.table({"employee_id": ids, **answer_columns.columns(predictions)}, schema=ANSWER)
     sink = pa.BufferOutputStream()
     if kind == CSV:
         csv.write_csv(table, sink)

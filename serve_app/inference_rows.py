@@ -7,12 +7,13 @@ import datetime as dt
 import io
 from typing import Any
 
-from features.schema import FEATURE_NAMES, NUMERIC_FEATURE_NAMES
+import pyarrow as pa
+import pyarrow.parquet as pq
 
-COLUMNS = (
-    *FEATURE_NAMES, "burn_rate", "risk_level", "model_name", "model_alias", "model_version",
-    "protocol", "served_at",
-)  # fmt: skip
+from features.schema import FEATURE_NAMES, NUMERIC_FEATURE_NAMES
+from serve_app import answer_columns
+
+COLUMNS = (*FEATURE_NAMES, *(f.name for f in answer_columns.FIELDS), "protocol", "served_at")
 # One answered request: (records or a columnar body's frame, predictions, protocol, served at)
 Batch = tuple[Any, list[dict[str, Any]], str, dt.datetime]
 
@@ -20,8 +21,6 @@ Batch = tuple[Any, list[dict[str, Any]], str, dt.datetime]
 def _cells(records: Any, name: str, kind: Any) -> Any:
     """One field of a batch's rows as an Arrow array of the log's type: records' values as
     sent; a frame's (a columnar body) converted column-wise, an id read as a number as text."""
-    import pyarrow as pa
-
     if isinstance(records, list):
         return pa.array([r.get(name) for r in records], type=kind)
     if name not in records:
@@ -54,21 +53,14 @@ def _runs(bodies: list[Any]) -> list[Any]:
 
 def parquet(batches: list[Batch]) -> bytes:
     """One Parquet file of the batches, built column by column (no dict per row)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     fields = schema()
     predictions = [p for batch in batches for p in batch[1]]
-    models = [p["model"] for p in predictions]
     runs = _runs([batch[0] for batch in batches])
     columns: dict[str, Any] = {
         n: pa.concat_arrays([_cells(run, n, fields.field(n).type) for run in runs])
         for n in FEATURE_NAMES
     }
-    columns["burn_rate"] = [p["burn_rate"] for p in predictions]
-    columns["risk_level"] = [p["risk_level"] for p in predictions]
-    for part in ("name", "alias", "version"):
-        columns[f"model_{part}"] = [m[part] for m in models]
+    columns.update(answer_columns.columns(predictions))
     for name, at in (("protocol", 2), ("served_at", 3)):
         columns[name] = [value for b in batches for value in [b[at]] * len(b[0])]
     table = pa.Table.from_pydict(columns, schema=fields)
@@ -78,19 +70,13 @@ def parquet(batches: list[Batch]) -> bytes:
 
 
 def schema() -> Any:
-    """The log's Arrow schema (built on use: pyarrow is imported lazily)."""
-    import pyarrow as pa
-
+    """The log's Arrow schema."""
     fields = [
         pa.field(n, pa.float64() if n in NUMERIC_FEATURE_NAMES else pa.string())
         for n in FEATURE_NAMES
     ]
     fields += [
-        pa.field("burn_rate", pa.float64()),
-        pa.field("risk_level", pa.string()),
-        pa.field("model_name", pa.string()),
-        pa.field("model_alias", pa.string()),
-        pa.field("model_version", pa.string()),
+        *answer_columns.FIELDS,
         pa.field("protocol", pa.string()),
         pa.field("served_at", pa.timestamp("ms", tz="UTC")),
     ]

@@ -81,17 +81,19 @@ class ReplicaMetrics:
         self._lock = threading.Lock()
         self._served: Counter[tuple[str, str, str]] = Counter()
         self._explained: Counter[str] = Counter()
-        self._answered: dict[str, str] = {}
         self._batches: list[tuple[int, float]] = []
 
     def served(self, predictions: list[dict[str, Any]], protocol: str, explained: bool) -> None:
+        """One answered request (one model answers all of its records)."""
+        if not predictions:
+            return
+        model = predictions[0]["model"]
+        levels = Counter(p["risk_level"] for p in predictions)  # outside the lock: bulk is long
         with self._lock:
-            for p in predictions:
-                model = p["model"]
-                self._served[model["version"], p["risk_level"], protocol] += 1
-                self._answered[model["alias"]] = model["version"]
-                if explained:
-                    self._explained[model["version"]] += 1
+            for level, count in levels.items():
+                self._served[model["version"], level, protocol] += count
+            if explained:
+                self._explained[model["version"]] += len(predictions)
 
     def batched(self, size: int, waited_s: float) -> None:
         with self._lock:
@@ -102,7 +104,6 @@ class ReplicaMetrics:
         with self._lock:
             served, self._served = self._served, Counter()
             explained, self._explained = self._explained, Counter()
-            answered, self._answered = self._answered, {}
             batches, self._batches = self._batches, []
         for (version, level, protocol), count in served.items():
             tags = {"model_version": version, "risk_level": level, "protocol": protocol}
@@ -112,12 +113,11 @@ class ReplicaMetrics:
         for size, waited_ms in batches:
             self._batch_size.observe(size)
             self._batch_wait.observe(waited_ms)
-        self.versions(answered)
 
     def versions(self, by_alias: dict[str, str]) -> None:
-        """The registry version each alias answers with. Called on every answer and again by
-        the replica's follow loop: Ray's metrics agent drops a gauge not set for two export
-        intervals (ray 2.60), so a replica that stops answering would lose it."""
+        """The registry version each loaded alias answers with. Set by the replica's follow loop
+        every 0.5 s, answers or not: Ray's metrics agent drops a gauge not set for two export
+        intervals (ray 2.60)."""
         for alias, version in by_alias.items():
             if version.isdigit():
                 self._version.set(int(version), tags={"alias": alias})
