@@ -54,13 +54,19 @@ KILL_RECOVERY_TIMEOUT_S = 90.0
 
 
 class Load:
-    """One timeline cell of benchmarks.loadgen running in the background."""
+    """One timeline cell of benchmarks.loadgen running in the background (REST or gRPC)."""
 
-    def __init__(self, settings: Settings, clients: int, seconds: float) -> None:
+    def __init__(
+        self, settings: Settings, clients: int, seconds: float, protocol: str = "rest"
+    ) -> None:
+        addresses = {
+            "rest": f"http://{settings.host}:{settings.serve_http_port}",
+            "grpc": f"{settings.host}:{settings.serve_grpc_port}",
+        }
         cell = {
             "name": "reliability",
-            "protocol": "rest",
-            "address": f"http://{settings.host}:{settings.serve_http_port}",
+            "protocol": protocol,
+            "address": addresses[protocol],
             "concurrency": clients,
             "timeline": True,
         }
@@ -332,14 +338,14 @@ def _recovered_at(
 
 
 def scenario_autoscale(
-    settings: Settings, clients: int, seconds: float, idle_s: float
+    settings: Settings, clients: int, seconds: float, idle_s: float, protocol: str = "rest"
 ) -> dict[str, Any]:
     scaled = redeploy(
         settings, serve_min_replicas=1, serve_max_replicas=max(2, settings.serve_max_replicas)
     )
     wait_running(scaled, 1, scaled.serve_downscale_delay_s + 120)
     with ReplicaWatch(scaled) as watch:
-        load = Load(scaled, clients, seconds)
+        load = Load(scaled, clients, seconds, protocol)
         result = load.result()
         load_end = result["started_at"] + seconds
         deadline = load_end + idle_s
@@ -358,6 +364,7 @@ def scenario_autoscale(
     up = next((t for t, n in counts if n >= 2 and t >= origin), None)
     down = next((t for t, n in counts if up and t > max(up, load_end) and n <= 1), None)
     return {
+        "protocol": protocol,
         "clients": clients,
         "seconds": seconds,
         "target_ongoing_requests": scaled.serve_target_ongoing_requests,
@@ -433,10 +440,32 @@ def _window_rows(result: dict[str, Any]) -> list[str]:
     return rows
 
 
+def _autoscaling_lines(name: str, scale: dict[str, Any]) -> list[str]:
+    return [
+        f"**{name}.** min 1 / max 2 replicas, target_ongoing_requests "
+        f"{scale['target_ongoing_requests']:g}, upscale_delay_s {scale['upscale_delay_s']:g}, "
+        f"downscale_delay_s {scale['downscale_delay_s']:g}, look_back_period_s "
+        f"{scale['look_back_period_s']:g}; {scale['clients']} {scale['protocol']} clients for "
+        f"{scale['seconds']:g} s, then idle. {scale['requests']} requests, "
+        f"{scale['failed']} failed. **Second replica RUNNING at {scale['scale_up_at_s']} s** "
+        f"(load lasts {scale['seconds']:g} s); **back to one replica "
+        f"{scale['scale_down_after_load_s']} s after the load ended**.",
+        "",
+        "| replica | RUNNING at s | left at s |",
+        "|---|---|---|",
+        *[
+            f"| {rid} | {span['running']} | {span['left']} |"
+            for rid, span in scale["replicas"].items()
+        ],
+        "",
+    ]
+
+
 def report(results: dict[str, dict[str, Any]], settings: Settings, picture: Path) -> str:
     lines = [
         f"`make reliability` ({machine()}; local stack, HAProxy={settings.serve_haproxy}, "
-        "one-record REST requests from benchmarks.loadgen in its own process; offsets are seconds "
+        "one-record REST requests (gRPC in 3b) from benchmarks.loadgen in its own process; "
+        "offsets are seconds "
         "since the measured load started).",
         "",
     ]
@@ -467,30 +496,14 @@ def report(results: dict[str, dict[str, Any]], settings: Settings, picture: Path
             *_window_rows(kill),
             "",
         ]
-    if scale := results.get("3. autoscaling"):
-        lines += [
-            f"**3. Autoscaling.** min 1 / max 2 replicas, target_ongoing_requests "
-            f"{scale['target_ongoing_requests']:g}, upscale_delay_s {scale['upscale_delay_s']:g}, "
-            f"downscale_delay_s {scale['downscale_delay_s']:g}, look_back_period_s "
-            f"{scale['look_back_period_s']:g}; {scale['clients']} clients for "
-            f"{scale['seconds']:g} s, then idle. {scale['requests']} requests, "
-            f"{scale['failed']} failed. **Second replica RUNNING at {scale['scale_up_at_s']} s** "
-            f"(load lasts {scale['seconds']:g} s); **back to one replica "
-            f"{scale['scale_down_after_load_s']} s after the load ended**.",
-            "",
-            "| replica | RUNNING at s | left at s |",
-            "|---|---|---|",
-            *[
-                f"| {rid} | {span['running']} | {span['left']} |"
-                for rid, span in scale["replicas"].items()
-            ],
-            "",
-        ]
+    for name, scale in results.items():
+        if name.startswith("3"):
+            lines += _autoscaling_lines(name, scale)
     lines.append(f"![reliability timeline]({picture.name})")
     return "\n".join(lines)
 
 
-SCENARIOS = ("swap", "kill", "autoscale")
+SCENARIOS = ("swap", "kill", "autoscale", "autoscale-grpc")
 app = typer.Typer(add_completion=False)
 
 
@@ -499,6 +512,7 @@ def main(
     seconds: float = typer.Option(60.0, min=10.0, max=300.0, help="load per scenario (bounded)"),
     clients: int = typer.Option(32, min=1, max=256, help="concurrent REST clients"),
     scale_clients: int = typer.Option(96, min=1, max=256, help="clients for the autoscaling run"),
+    grpc_scale_clients: int = typer.Option(32, min=1, max=256, help="clients for 3b (gRPC)"),
     scale_seconds: float = typer.Option(45.0, min=10.0, max=300.0),
     idle_seconds: float = typer.Option(90.0, min=0.0, max=900.0, help="watch for scale-down"),
     only: str = typer.Option(
@@ -529,6 +543,11 @@ def main(
         if "autoscale" in chosen:
             results["3. autoscaling"] = scenario_autoscale(
                 settings, scale_clients, scale_seconds, idle_seconds
+            )
+        if "autoscale-grpc" in chosen:
+            # 32 gRPC clients: the load generator's gRPC client costs more CPU per request.
+            results["3b. autoscaling, gRPC"] = scenario_autoscale(
+                settings, grpc_scale_clients, scale_seconds, idle_seconds, "grpc"
             )
     finally:
         deploy(settings)  # back to the user's configuration

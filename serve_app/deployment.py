@@ -15,13 +15,15 @@ from typing import Any
 
 from ray import serve
 
-from ray_jobs.core.errors import InvalidInput, NotFound
+from ray_jobs.core.errors import InvalidInput
 from serve_app import drift_gauges, predictor
 from serve_app.alias_board import BOARD_POLL_S, alias_board
 from serve_app.auth import TokenCheck
+from serve_app.autoscaling_load import IN_FLIGHT, InFlight
 from serve_app.grpc_api import GrpcMethods
 from serve_app.inference_log import from_options as inference_log_from_options
 from serve_app.micro_batch import MicroBatcher
+from serve_app.model_catalog import ModelCatalog
 from serve_app.options import autoscaling, options_from_settings
 from serve_app.predictor import Loader, PredictionService, Records, registry_loader
 from serve_app.replica_metrics import ReplicaMetrics
@@ -32,7 +34,7 @@ log = logging.getLogger(__name__)
 
 @serve.deployment(name="BurnoutService")
 @serve.ingress()
-class BurnoutService(GrpcMethods):
+class BurnoutService(GrpcMethods, ModelCatalog):
     """Ingress + model in one replica. `loader` is injectable (tests hand in a real small model)."""
 
     def __init__(self, options: dict[str, Any], loader: Loader | None = None) -> None:
@@ -53,6 +55,7 @@ class BurnoutService(GrpcMethods):
             int(options.get("max_explain_records", 100)),
         )
         self.metrics = ReplicaMetrics()
+        self._in_flight = InFlight()
         self._batcher = MicroBatcher(
             self.service.predict_many,
             int(options["batch_size"]),
@@ -87,11 +90,14 @@ class BurnoutService(GrpcMethods):
         protocol: str = "rest",
     ) -> list[dict[str, Any]]:
         """The one prediction call of every protocol; answered requests are counted and logged."""
+        self._in_flight.enter()
         try:
             predictions = await self._predict(records, alias, explain)
         except InvalidInput as error:
             self.metrics.invalid(error)
             raise
+        finally:
+            self._in_flight.leave()
         with stage("log"):
             self.metrics.served(predictions, protocol, explain)
             if self.inference_log is not None:
@@ -120,6 +126,10 @@ class BurnoutService(GrpcMethods):
             raise result
         return result
 
+    def record_autoscaling_stats(self) -> dict[str, float]:
+        """Serve's hook for custom autoscaling metrics (read by `autoscaling_load`'s policy)."""
+        return {IN_FLIGHT: self._in_flight.mean()}
+
     def health(self) -> dict[str, Any]:
         loaded = {alias: m.version for alias, m in self.service.loaded().items()}
         default = self.service.loaded().get(self.service.default_alias)
@@ -130,35 +140,6 @@ class BurnoutService(GrpcMethods):
             "loaded": loaded,
             "replica": serve.get_replica_context().replica_id.unique_id,
         }
-
-    def list_models(self) -> list[dict[str, Any]]:
-        from ray_jobs.core.registry import describe_versions
-
-        return describe_versions(self._registry, self.model_name)
-
-    def get_model(self, alias: str) -> dict[str, Any]:
-        from ray_jobs.core.registry import describe_alias
-
-        described = describe_alias(self._registry, self.model_name, alias)
-        if described is None:
-            raise NotFound(f"model alias '{alias}' does not exist for '{self.model_name}'")
-        return described
-
-    def get_card(self, alias: str) -> dict[str, str]:
-        """The model card of the version behind an alias (cards never change: cached)."""
-        from ray_jobs.core.registry import alias_version
-
-        version = alias_version(self._registry, self.model_name, alias)
-        if version is None:
-            raise NotFound(f"model alias '{alias}' does not exist for '{self.model_name}'")
-        return {"alias": alias, **self.card_of_version(str(version.version))}
-
-    def card_of_version(self, version: str) -> dict[str, str]:
-        from ray_jobs.core.registry import model_card
-
-        if version not in self._cards:
-            self._cards[version] = model_card(self._registry, self.model_name, version)
-        return {"name": self.model_name, "version": version, "markdown": self._cards[version]}
 
     def reload(self, aliases: list[str] | None) -> dict[str, str]:
         versions = self.service.reload(aliases)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from serve_app import autoscaling_load
 from serve_app.auth import digest
 
 
@@ -39,4 +40,6 @@ def autoscaling(settings: Any) -> dict[str, Any]:
         # Replicas report their load this often (default 10 s, as long as the look-back):
         # five reports per window let a short upscale delay see a real average.
         "metrics_interval_s": settings.serve_look_back_period_s / 5,
+        # Scales on the replicas' time-averaged in-flight requests (see autoscaling_load).
+        "policy": {"policy_function": autoscaling_load.POLICY},
     }

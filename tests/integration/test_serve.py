@@ -376,6 +376,26 @@ def test_autoscaling_config_is_visible_in_serve_status(
     assert config["downscale_delay_s"] == settings.serve_downscale_delay_s
     assert config["look_back_period_s"] == settings.serve_look_back_period_s
     assert config["metrics_interval_s"] < config["look_back_period_s"]
+    # Scaled on the replicas' time-averaged in-flight requests (serve_app.autoscaling_load).
+    assert config["policy"]["policy_function"] == "serve_app.autoscaling_load:in_flight_policy"
+
+
+def test_grpc_load_alone_scales_the_deployment_up(
+    settings: Settings, served: dict[str, Any]
+) -> None:
+    """Serve's own ongoing-request count, sampled when the replica's event loop is free, read
+    0-6 under 32 gRPC clients and never scaled; the replicas' time-averaged in-flight requests
+    (serve_app.autoscaling_load) do. Scale-down is left to Serve (later tests redeploy)."""
+    from benchmarks.reliability import Load, ReplicaWatch
+
+    assert settings.serve_max_replicas >= 2
+    with ReplicaWatch(settings) as watch:
+        load = Load(settings, clients=32, seconds=45, protocol="grpc")
+        result = load.result()
+    assert result["requests"] > 1000 and result["errors"] == 0
+    during = [n for t, n in watch.running_count() if t <= result["started_at"] + 45]
+    assert during[0] == 1, watch.running_count()[:5]
+    assert max(during) >= 2, watch.running_count()
 
 
 def test_hot_swap_under_load_has_no_failures(
