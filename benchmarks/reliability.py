@@ -465,8 +465,7 @@ def report(results: dict[str, dict[str, Any]], settings: Settings, picture: Path
     lines = [
         f"`make reliability` ({machine()}; local stack, HAProxy={settings.serve_haproxy}, "
         "one-record REST requests (gRPC in 3b) from benchmarks.loadgen in its own process; "
-        "offsets are seconds "
-        "since the measured load started).",
+        "offsets are seconds since the measured load started).",
         "",
     ]
     if swap := results.get("1. swap"):

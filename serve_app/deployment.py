@@ -126,8 +126,9 @@ class BurnoutService(GrpcMethods, ModelCatalog):
             raise result
         return result
 
-    def record_autoscaling_stats(self) -> dict[str, float]:
-        """Serve's hook for custom autoscaling metrics (read by `autoscaling_load`'s policy)."""
+    async def record_autoscaling_stats(self) -> dict[str, float]:
+        """Serve's hook for custom autoscaling metrics (read by `autoscaling_load`'s policy).
+        A coroutine, so that it runs on the event loop that counts the requests."""
         return {IN_FLIGHT: self._in_flight.mean()}
 
     def health(self) -> dict[str, Any]:
