@@ -92,7 +92,7 @@ serve: up ## Deploy the Serve app (REST+GraphQL :8800, gRPC :50051) with the cha
 demo: up airflow-install ## Start everything, let Airflow run the pipeline on demo data, call all APIs
 	$(BURNOUT) demo --rows $(DEMO_ROWS) --trials $(DEMO_TRIALS)
 
-reliability: up ## Load with a model swap, a killed replica and autoscaling -> docs/reliability.md (~6 min)
+reliability: up ## Load with a model swap, a killed replica and autoscaling (REST, gRPC) -> docs/reliability.md (~7 min)
 	$(PY) -m benchmarks.reliability
 
 test: install airflow-install lint ## Install and run the whole test suite (starts the services it needs)
