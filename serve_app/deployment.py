@@ -19,7 +19,7 @@ from ray_jobs.core.errors import InvalidInput
 from serve_app import drift_gauges, predictor
 from serve_app.alias_board import BOARD_POLL_S, alias_board
 from serve_app.auth import TokenCheck
-from serve_app.autoscaling_load import IN_FLIGHT, InFlight
+from serve_app.autoscaling_load import IN_FLIGHT
 from serve_app.grpc_api import GrpcMethods
 from serve_app.inference_log import from_options as inference_log_from_options
 from serve_app.micro_batch import MicroBatcher
@@ -55,7 +55,6 @@ class BurnoutService(GrpcMethods, ModelCatalog):
             int(options.get("max_explain_records", 100)),
         )
         self.metrics = ReplicaMetrics()
-        self._in_flight = InFlight()
         self._batcher = MicroBatcher(
             self.service.predict_many,
             int(options["batch_size"]),
@@ -90,14 +89,14 @@ class BurnoutService(GrpcMethods, ModelCatalog):
         protocol: str = "rest",
     ) -> list[dict[str, Any]]:
         """The one prediction call of every protocol; answered requests are counted and logged."""
-        self._in_flight.enter()
+        self.metrics.in_flight.enter()
         try:
             predictions = await self._predict(records, alias, explain)
         except InvalidInput as error:
             self.metrics.invalid(error)
             raise
         finally:
-            self._in_flight.leave()
+            self.metrics.in_flight.leave()
         with stage("log"):
             self.metrics.served(predictions, protocol, explain)
             if self.inference_log is not None:
@@ -129,7 +128,7 @@ class BurnoutService(GrpcMethods, ModelCatalog):
     async def record_autoscaling_stats(self) -> dict[str, float]:
         """Serve's hook for custom autoscaling metrics (read by `autoscaling_load`'s policy).
         A coroutine, so that it runs on the event loop that counts the requests."""
-        return {IN_FLIGHT: self._in_flight.mean()}
+        return {IN_FLIGHT: self.metrics.in_flight.mean()}
 
     def health(self) -> dict[str, Any]:
         loaded = {alias: m.version for alias, m in self.service.loaded().items()}

@@ -16,6 +16,7 @@ from collections import Counter
 from typing import Any
 
 from ray_jobs.core.errors import InvalidInput
+from serve_app.autoscaling_load import InFlight
 
 # As exported (Ray adds the `ray_` prefix, Prometheus the `_total` of counters and the `_bucket`
 # of histograms).
@@ -28,6 +29,7 @@ METRIC_NAMES = (
     "ray_burnout_model_version",
     "ray_burnout_batch_size_bucket",
     "ray_burnout_batch_wait_ms_bucket",
+    "ray_burnout_in_flight_seconds_total",
 )
 
 BATCH_SIZES = [1, 2, 4, 8, 16, 32, 64, 128]
@@ -78,6 +80,14 @@ class ReplicaMetrics:
             description="How long a micro-batch's first request waited for the batch (ms).",
             boundaries=BATCH_WAITS_MS,
         )
+        self._in_flight_seconds = metrics.Counter(
+            "burnout_in_flight_seconds",
+            description="Request-seconds spent in the replica (its rate: mean requests in "
+            "flight, what autoscaling scales on).",
+        )
+        # Entered and left by every prediction call; read by Serve's autoscaling stats hook.
+        self.in_flight = InFlight()
+        self._in_flight_exported = 0.0
         self._lock = threading.Lock()
         self._served: Counter[tuple[str, str, str]] = Counter()
         self._explained: Counter[str] = Counter()
@@ -113,6 +123,10 @@ class ReplicaMetrics:
         for size, waited_ms in batches:
             self._batch_size.observe(size)
             self._batch_wait.observe(waited_ms)
+        area = self.in_flight.area()
+        if area > self._in_flight_exported:
+            self._in_flight_seconds.inc(area - self._in_flight_exported)
+            self._in_flight_exported = area
 
     def versions(self, by_alias: dict[str, str]) -> None:
         """The registry version each loaded alias answers with. Set by the replica's follow loop

@@ -39,6 +39,22 @@ def test_in_flight_mean_weighs_each_count_by_how_long_it_lasted() -> None:
     assert in_flight.mean() == 0.0  # no time passed: the current count
 
 
+def test_the_exported_area_keeps_counting_across_readings() -> None:
+    """The metrics thread exports request-seconds; Serve's readings must not reset them."""
+    clock = Clock()
+    in_flight = InFlight(clock)
+    for _ in range(3):
+        in_flight.enter()
+    clock.now = 2.0
+    assert in_flight.mean() == 3.0
+    assert in_flight.area() == 6.0
+    clock.now = 3.0
+    in_flight.leave()
+    clock.now = 4.0
+    assert in_flight.area() == 6.0 + 3.0 + 2.0
+    assert in_flight.mean() == (3.0 + 2.0) / 2  # since the previous reading, not since 0
+
+
 def test_a_burst_between_readings_is_not_missed() -> None:
     """What Serve's sampled count misses: requests that come and go between two samples."""
     clock = Clock()
