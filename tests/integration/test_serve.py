@@ -383,12 +383,14 @@ def test_autoscaling_config_is_visible_in_serve_status(
 def test_grpc_load_alone_scales_the_deployment_up(
     settings: Settings, served: dict[str, Any]
 ) -> None:
-    """Serve's own ongoing-request count, sampled when the replica's event loop is free, read
-    0-6 under 32 gRPC clients and never scaled; the replicas' time-averaged in-flight requests
-    (serve_app.autoscaling_load) do. Scale-down is left to Serve (later tests redeploy)."""
+    """Serve's own sampled ongoing-request count read 0-6 under 32 gRPC clients and never
+    scaled; the replicas' time-averaged in-flight requests (serve_app.autoscaling_load) do.
+    Scale-down is left to Serve (later tests redeploy)."""
     from benchmarks.reliability import Load, ReplicaWatch
+    from serve_app.deploy import wait_running
 
     assert settings.serve_max_replicas >= 2
+    wait_running(settings, 1, settings.serve_downscale_delay_s + 120)
     with ReplicaWatch(settings) as watch:
         load = Load(settings, clients=32, seconds=45, protocol="grpc")
         result = load.result()
