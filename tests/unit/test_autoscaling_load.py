@@ -108,7 +108,8 @@ def test_the_policy_scales_on_the_larger_of_in_flight_and_serves_count() -> None
 
 
 def test_the_deployment_uses_the_policy_and_serve_can_load_it() -> None:
-    config = AutoscalingConfig(**autoscaling(Settings()))
+    # No .env needed (a fresh clone has none): Ray auth plays no part here.
+    config = AutoscalingConfig(**autoscaling(Settings(ray_auth_mode="disabled")))
     assert config.policy.policy_function == POLICY
     # Serve pickles the policy by value for its controller; it must come back whole.
     serialized = AutoscalingPolicy(policy_function=POLICY).get_serialized_policy_def()
