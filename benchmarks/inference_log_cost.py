@@ -18,8 +18,9 @@ from typing import Any
 import typer
 
 from benchmarks.common import machine, write_section
-from benchmarks.serve_bench import bulk, run_load, sample_records
+from benchmarks.serve_bench import bulk, model_named, run_load, sample_records
 from ray_jobs.core import cli, tracking
+from ray_jobs.core.cluster import port_open
 from ray_jobs.core.settings import Settings, get_settings
 from serve_app.deploy import deploy
 
@@ -29,9 +30,11 @@ MODES = {"off": 0.0, "on": 1.0}
 CELLS = (("rest", 1), ("rest", 32), ("grpc", 32))
 
 
-def measure(settings: Settings, fraction: float, seconds: float) -> dict[str, Any]:
-    """Deploy with this inference-log fraction; the cells' results and the bulk timing."""
-    deploy(settings.model_copy(update={"serve_inference_log_fraction": fraction}))
+def measure(settings: Settings, fraction: float, seconds: float, alias: str) -> dict[str, Any]:
+    """Deploy with this inference-log fraction; the cells' results and the bulk timing. One
+    replica, pinned: the autoscaler's timing would otherwise decide the 32-client cells."""
+    pinned = {"serve_min_replicas": 1, "serve_max_replicas": 1}
+    deploy(settings.model_copy(update={"serve_inference_log_fraction": fraction, **pinned}))
     http = f"http://{settings.host}:{settings.serve_http_port}"
     grpc = f"{settings.host}:{settings.serve_grpc_port}"
     cells = [
@@ -42,11 +45,11 @@ def measure(settings: Settings, fraction: float, seconds: float) -> dict[str, An
     results = run_load(cells, sample_records(1000), seconds)
     return {
         "cells": {(r["protocol"], r["concurrency"]): r for r in results},
-        "bulk_s": bulk(settings, sample_records(10_000, seed=11))["serve_s"],
+        "bulk_s": bulk(settings, sample_records(10_000, seed=11), alias)["serve_s"],
     }
 
 
-def report(rounds: list[tuple[str, dict[str, Any]]], seconds: float) -> str:
+def report(rounds: list[tuple[str, dict[str, Any]]], seconds: float, setting: str) -> str:
     def median(mode: str, pick: Any) -> float:
         return statistics.median(pick(m) for name, m in rounds if name == mode)
 
@@ -57,9 +60,9 @@ def report(rounds: list[tuple[str, dict[str, Any]]], seconds: float) -> str:
     errors = sum(r["errors"] for _, m in rounds for r in m["cells"].values())
     lines = [
         f"`python -m benchmarks.inference_log_cost --rounds {len(rounds) // 2} --seconds "
-        f"{seconds:g}` ({machine()}). The same app redeployed with the inference log off "
-        "(fraction 0) and on (every prediction kept, flushed to S3 every 5 s), alternating; "
-        f"medians over rounds. Errors in all cells: {errors}.",
+        f"{seconds:g}` ({machine()}; {setting}). The same app, one replica, redeployed with the "
+        "inference log off (fraction 0) and on (every prediction kept, flushed to S3 every 5 s), "
+        f"alternating; medians over rounds. Errors in all cells: {errors}.",
         "",
         "| measure | log off | log on | on / off |",
         "|---|---|---|---|",
@@ -77,6 +80,7 @@ app = typer.Typer(add_completion=False)
 def main(
     rounds: int = typer.Option(2, min=1, help="rounds per mode"),
     seconds: float = typer.Option(8.0, min=1.0, help="measured seconds per cell"),
+    bulk_alias: str = typer.Option("lightgbm", help="registry alias the bulk request uses"),
 ) -> None:
     """Measure and write the section of docs/benchmarks.md."""
     settings = get_settings()
@@ -86,10 +90,13 @@ def main(
         for _ in range(rounds):
             for mode, fraction in MODES.items():
                 log.info("inference log %s", mode)
-                measured.append((mode, measure(settings, fraction, seconds)))
+                measured.append((mode, measure(settings, fraction, seconds, bulk_alias)))
     finally:
         deploy(settings)
-    body = report(measured, seconds)
+    champion = model_named(settings, settings.champion_alias)
+    stack_up = port_open(settings.host, settings.airflow_port)
+    beside = "the demo's stack idling beside it" if stack_up else "quiet"
+    body = report(measured, seconds, f"{beside}; champion {champion}, bulk alias `{bulk_alias}`")
     write_section("Serving: inference log on vs off", body)
     log.info("\n%s", body)
 

@@ -205,7 +205,7 @@ def _posts(
     return statistics.median(took)
 
 
-def _model_named(settings: Settings, alias: str) -> str:
+def model_named(settings: Settings, alias: str) -> str:
     """'v3, SVR': which model the single-record cells measured (costs differ ~20x by family)."""
     loaded = registry_loader(settings.mlflow_tracking_uri, settings.model_name)(alias)
     return f"v{loaded.version}, {type(loaded.model.steps[-1][1]).__name__}"
@@ -394,7 +394,7 @@ def main(
     ) + (
         f", {settings.serve_min_replicas}-{settings.serve_max_replicas} replicas, "
         f"batch wait {settings.serve_batch_wait_s * 1000:g} ms; champion: "
-        + _model_named(settings, settings.champion_alias)
+        + model_named(settings, settings.champion_alias)
         + f"; {beside}: {idle_cores:.2f} cores busy before the load"
     )
     name = ("haproxy" if settings.serve_haproxy else "proxy") + ("_stack" if stack_up else "")
