@@ -1,4 +1,5 @@
-"""Helpers shared by the benchmark scripts: memory sampling and the results file."""
+"""Helpers shared by the benchmark scripts: memory sampling, the results file, where the Serve
+app listens and what runs beside it."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 import psutil
 
 from local_stack.stack import Stack
+from ray_jobs.core.cluster import port_open
 from ray_jobs.core.settings import Settings
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
@@ -144,3 +146,21 @@ def busy_cores(seconds: float = 10.0) -> float:
 
 def machine() -> str:
     return f"{os.cpu_count()} CPUs, {psutil.virtual_memory().total / 2**30:.0f} GiB RAM"
+
+
+def serve_address(settings: Settings, protocol: str) -> str:
+    """Where benchmarks.loadgen reaches the Serve app: a URL for REST and GraphQL, host:port for
+    gRPC."""
+    if protocol == "grpc":
+        return f"{settings.host}:{settings.serve_grpc_port}"
+    return f"http://{settings.host}:{settings.serve_http_port}"
+
+
+def surroundings(settings: Settings) -> tuple[bool, str]:
+    """Whether the demo's stack (Airflow up, as `make demo` leaves it) idles beside the
+    measurement, and the words a report says it in. Serving is measured both ways."""
+    stack_up = port_open(settings.host, settings.airflow_port)
+    return (
+        stack_up,
+        "the demo's stack idling beside it (Airflow, MLflow, S3)" if stack_up else "quiet",
+    )

@@ -17,10 +17,9 @@ from typing import Any
 
 import typer
 
-from benchmarks.common import machine, write_section
+from benchmarks.common import machine, serve_address, surroundings, write_section
 from benchmarks.serve_bench import bulk, model_named, run_load, sample_records
 from ray_jobs.core import cli, tracking
-from ray_jobs.core.cluster import port_open
 from ray_jobs.core.settings import Settings, get_settings
 from serve_app.deploy import deploy
 
@@ -35,10 +34,8 @@ def measure(settings: Settings, fraction: float, seconds: float, alias: str) -> 
     replica, pinned: the autoscaler's timing would otherwise decide the 32-client cells."""
     pinned = {"serve_min_replicas": 1, "serve_max_replicas": 1}
     deploy(settings.model_copy(update={"serve_inference_log_fraction": fraction, **pinned}))
-    http = f"http://{settings.host}:{settings.serve_http_port}"
-    grpc = f"{settings.host}:{settings.serve_grpc_port}"
     cells = [
-        {"name": "serve", "protocol": protocol, "address": http if protocol == "rest" else grpc,
+        {"name": "serve", "protocol": protocol, "address": serve_address(settings, protocol),
          "concurrency": clients, "app": settings.serve_app_name}
         for protocol, clients in CELLS
     ]  # fmt: skip
@@ -94,8 +91,7 @@ def main(
     finally:
         deploy(settings)
     champion = model_named(settings, settings.champion_alias)
-    stack_up = port_open(settings.host, settings.airflow_port)
-    beside = "the demo's stack idling beside it" if stack_up else "quiet"
+    _, beside = surroundings(settings)
     body = report(measured, seconds, f"{beside}; champion {champion}, bulk alias `{bulk_alias}`")
     write_section("Serving: inference log on vs off", body)
     log.info("\n%s", body)

@@ -34,7 +34,7 @@ import httpx
 import numpy as np
 import typer
 
-from benchmarks.common import every, machine, write_section
+from benchmarks.common import every, machine, serve_address, write_section
 from benchmarks.loadgen import warmup_s
 from benchmarks.serve_bench import sample_records
 from ray_jobs.core import cli, tracking
@@ -59,14 +59,10 @@ class Load:
     def __init__(
         self, settings: Settings, clients: int, seconds: float, protocol: str = "rest"
     ) -> None:
-        addresses = {
-            "rest": f"http://{settings.host}:{settings.serve_http_port}",
-            "grpc": f"{settings.host}:{settings.serve_grpc_port}",
-        }
         cell = {
             "name": "reliability",
             "protocol": protocol,
-            "address": addresses[protocol],
+            "address": serve_address(settings, protocol),
             "concurrency": clients,
             "timeline": True,
         }
@@ -178,7 +174,7 @@ def redeploy(settings: Settings, **overrides: Any) -> Settings:
 
 def reload_call(settings: Settings) -> Callable[[], None]:
     """The API's way to swap: POST /models/reload reaches one replica, the alias board the rest."""
-    url = f"http://{settings.host}:{settings.serve_http_port}/models/reload"
+    url = f"{serve_address(settings, 'rest')}/models/reload"
 
     def swap() -> None:
         httpx.post(url, headers=bearer(settings.api_token()), timeout=120).raise_for_status()
@@ -522,7 +518,7 @@ def main(
     settings = get_settings()
     tracking.use_tracking_server(settings)
     try:
-        wait_healthy(f"http://{settings.host}:{settings.serve_http_port}", timeout_s=3)
+        wait_healthy(serve_address(settings, "rest"), timeout_s=3)
     except ServiceUnavailable:
         deploy(settings)
     chosen = {name.strip() for name in only.split(",")}

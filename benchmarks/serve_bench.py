@@ -33,11 +33,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import typer
 
-from benchmarks.common import DOCS, busy_cores, machine, write_section
+from benchmarks.common import (
+    DOCS,
+    busy_cores,
+    machine,
+    serve_address,
+    surroundings,
+    write_section,
+)
 from features.schema import BURN_RATE, RAW_COLUMNS
 from features.synthetic import generate
 from ray_jobs.core import cli, tracking
-from ray_jobs.core.cluster import port_open
 from ray_jobs.core.errors import ServiceUnavailable
 from ray_jobs.core.settings import Settings, child_env, get_settings
 from serve_app import server_timing
@@ -135,7 +141,7 @@ def bulk(
 
     JSON twice: as clients send it (read column by column, serve_app.plain_json) and with
     `explain=false`, which sends the same body through the route's pydantic model."""
-    url = f"http://{settings.host}:{settings.serve_http_port}/predict?model={alias}"
+    url = f"{serve_address(settings, 'rest')}/predict?model={alias}"
     body = json.dumps({"records": records}).encode()
     rows = len(records)
     stages: dict[str, dict[str, float]] = {}
@@ -357,9 +363,8 @@ def main(
     """Measure and write the serving section of docs/benchmarks.md."""
     settings = get_settings()
     tracking.use_tracking_server(settings)
-    serve_url = f"http://{settings.host}:{settings.serve_http_port}"
     try:
-        wait_healthy(serve_url, timeout_s=3)
+        wait_healthy(serve_address(settings, "rest"), timeout_s=3)
     except ServiceUnavailable:
         from serve_app.deploy import deploy
 
@@ -367,11 +372,11 @@ def main(
     records = sample_records(1000)
     # Serving is measured as users run it: alone, or beside the demo's Airflow (`make demo`
     # leaves it up); each way gets its own section, with what the idle machine already burns.
-    stack_up = port_open(settings.host, settings.airflow_port)
+    stack_up, beside = surroundings(settings)
     idle_cores = busy_cores()
-    grpc_address = f"{settings.host}:{settings.serve_grpc_port}"
     results: list[dict[str, Any]] = []
-    for protocol, address in (("rest", serve_url), ("graphql", serve_url), ("grpc", grpc_address)):
+    for protocol in ("rest", "graphql", "grpc"):
+        address = serve_address(settings, protocol)
         for clients in CONCURRENCY:
             cell = {"name": "serve", "protocol": protocol, "address": address,
                     "concurrency": clients, "app": settings.serve_app_name}  # fmt: skip
@@ -388,7 +393,6 @@ def main(
             ]
             results += run_load(peer, records, seconds)
     bulk_times = bulk(settings, sample_records(bulk_rows, seed=11), bulk_alias)
-    beside = "the demo's stack idling beside it (Airflow, MLflow, S3)" if stack_up else "quiet"
     mode = (
         "HAProxy + throughput-optimized Serve" if settings.serve_haproxy else "Python proxy"
     ) + (

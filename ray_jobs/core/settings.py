@@ -85,10 +85,11 @@ class Settings(BaseSettings):
     serve_app_name: str = "burnout"
     serve_min_replicas: int = Field(1, ge=1)
     serve_max_replicas: int = Field(2, ge=1)
-    # What Serve counts is the time a request spends inside the replica (HAProxy, the sockets and
-    # the client hold the rest): with ~1 ms of CPU per request and batches predicted in ~3 ms, a
-    # replica keeps its core busy while its count averages ~6-13 under 32 clients; at 16 the
-    # autoscaler never saw a saturated replica (measured: `ray_serve_autoscaling_total_requests`).
+    # The load autoscaling compares with this is each replica's requests in flight averaged over
+    # time (serve_app.autoscaling_load; HAProxy, the sockets and the client hold the rest of a
+    # request's life): ~15 in one saturated replica under 32 one-record clients, so 8 adds the
+    # second replica there (docs/reliability.md, scenarios 3 and 3b). At 16, Serve's own count
+    # (6-13 for REST, 0-6 for gRPC) never asked for one.
     serve_target_ongoing_requests: float = Field(8, gt=0)
     serve_max_ongoing_requests: int = Field(256, ge=1)
     # Ray's defaults (30 s up, 600 s down, 30 s look-back) react after a short burst is over;
